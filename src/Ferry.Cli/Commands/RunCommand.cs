@@ -1,0 +1,53 @@
+using System.CommandLine;
+using Ferry.Cli.Output;
+using Ferry.Engine;
+using Ferry.Manifest;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary><c>ferry run</c>: the migration itself.</summary>
+internal static class RunCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var manifestArg = FerryCommandLine.ManifestArgument();
+        var dryRun = new Option<bool>("--dry-run") { Description = "Read, validate, map and load, then roll everything back: the target is left as it was" };
+        var entity = new Option<string?>("--entity") { Description = "Run only this entity" };
+        var source = new Option<string?>("--source") { Description = "Read this file instead of the manifest's source (e.g. corrected rejects from 'ferry rejects export')" };
+        var logJson = new Option<string?>("--log-json") { Description = "Also write JSON-lines events (run, entity, batch, rejected rows) to this file" };
+        var command = new Command("run", "Run a manifest: every row is landed, validated, mapped and loaded under the run ledger")
+        {
+            manifestArg, dryRun, entity, source, logJson,
+        };
+        command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
+        {
+            var manifest = ManifestLoader.Load(parse.GetValue(manifestArg)!);
+            var options = new RunOptions
+            {
+                DryRun = parse.GetValue(dryRun),
+                Entity = parse.GetValue(entity),
+                SourceOverride = parse.GetValue(source) is { } path ? Path.GetFullPath(path) : null,
+            };
+            JsonLogObserver? log = null;
+            if (parse.GetValue(logJson) is { } logPath)
+                log = JsonLogObserver.Open(logPath);
+            using (log)
+            {
+                var summary = new RunSummaryObserver();
+                var progress = new ProgressObserver(console);
+                var observers = log is null
+                    ? new RunObservers(summary, progress)
+                    : new RunObservers(summary, progress, log);
+                var result = await progress.WrapAsync(() => RunEngine.RunAsync(manifest, options, observers, ct)).ConfigureAwait(false);
+                summary.Print(console, result);
+                return result.Status switch
+                {
+                    RunStatus.Succeeded => ExitCodes.Succeeded,
+                    RunStatus.Partial => ExitCodes.Partial,
+                    _ => ExitCodes.Failed,
+                };
+            }
+        }));
+        return command;
+    }
+}

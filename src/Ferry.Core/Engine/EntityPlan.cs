@@ -1,0 +1,80 @@
+using Ferry.Contracts;
+using Ferry.Manifest;
+using Ferry.Mapping;
+
+namespace Ferry.Engine;
+
+/// <summary>An entity ready to run: its contract and mapping bound to the source's columns.</summary>
+public sealed class EntityPlan
+{
+    private EntityPlan(EntitySpec spec, ContractValidator validator, RowMapper mapper)
+    {
+        Spec = spec;
+        Validator = validator;
+        Mapper = mapper;
+    }
+
+    public EntitySpec Spec { get; }
+    public ContractValidator Validator { get; }
+    public RowMapper Mapper { get; }
+
+    /// <summary>
+    /// Binds every entity to <paramref name="sourceColumns"/> and compiles all C# expressions at
+    /// once. Every unknown column and compile error is reported together, with its manifest line.
+    /// </summary>
+    public static IReadOnlyList<EntityPlan> Build(MigrationManifest manifest, IReadOnlyList<string> sourceColumns, string sourceOrigin)
+    {
+        var errors = new List<ManifestError>();
+        var known = new HashSet<string>(sourceColumns, StringComparer.Ordinal);
+        void RequireColumn(string column, int line, string what)
+        {
+            if (!known.Contains(column))
+                errors.Add(new ManifestError(manifest.FilePath, line, 1,
+                    $"{what} names column '{column}', which {sourceOrigin} does not have (it has: {string.Join(", ", sourceColumns)})"));
+        }
+
+        var requests = new List<ExpressionRequest>();
+        foreach (var entity in manifest.Entities)
+        {
+            foreach (var rule in entity.Rules)
+            {
+                if (rule.Column is not null)
+                    RequireColumn(rule.Column, rule.Line, $"rule '{rule.Name}'");
+                if (rule.Expression is not null)
+                    requests.Add(new ExpressionRequest(rule.Expression, IsCondition: true));
+            }
+            foreach (var column in entity.Columns)
+            {
+                if (column.From is not null)
+                    RequireColumn(column.From, column.Line, $"column '{column.Target}'");
+                if (column.Expression is not null)
+                    requests.Add(new ExpressionRequest(column.Expression, IsCondition: false));
+            }
+        }
+        IReadOnlyList<Delegate> compiled = [];
+        try
+        {
+            compiled = ExpressionCompiler.Compile(manifest.FilePath, sourceColumns, requests);
+        }
+        catch (ManifestException ex)
+        {
+            errors.AddRange(ex.Errors);
+        }
+        if (errors.Count > 0)
+            throw new ManifestException(errors);
+
+        var checks = new Queue<Func<string?[], bool>>(compiled.OfType<Func<string?[], bool>>());
+        var expressions = new Queue<Func<string?[], object?>>(compiled.OfType<Func<string?[], object?>>());
+        try
+        {
+            return manifest.Entities.Select(e => new EntityPlan(
+                e,
+                ContractValidator.Create(e.Rules, sourceColumns, checks),
+                RowMapper.Create(e, sourceColumns, expressions))).ToList();
+        }
+        catch (ManifestException ex)
+        {
+            throw new ManifestException(ex.Errors.Select(x => x with { File = manifest.FilePath }).ToList());
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using System.Text.Json.Serialization;
+using Ferry.Contracts;
+
+namespace Ferry.Engine;
+
+/// <summary>How a run ended. <c>partial</c>: it finished but rejected rows.</summary>
+public enum RunStatus { Running, Succeeded, Partial, Failed }
+
+/// <summary>Row counts for one entity of a run (or one batch of it).</summary>
+public sealed class EntityCounts
+{
+    [JsonPropertyName("rows_read")] public long RowsRead { get; set; }
+    [JsonPropertyName("inserted")] public long Inserted { get; set; }
+    [JsonPropertyName("updated")] public long Updated { get; set; }
+    [JsonPropertyName("unchanged")] public long Unchanged { get; set; }
+    [JsonPropertyName("rejected")] public long Rejected { get; set; }
+    [JsonPropertyName("warnings")] public long Warnings { get; set; }
+
+    public void Add(EntityCounts other)
+    {
+        RowsRead += other.RowsRead;
+        Inserted += other.Inserted;
+        Updated += other.Updated;
+        Unchanged += other.Unchanged;
+        Rejected += other.Rejected;
+        Warnings += other.Warnings;
+    }
+}
+
+/// <summary>What happened to a row that reached the target.</summary>
+public enum RowAction { None, Inserted, Updated, Unchanged, Rejected }
+
+/// <summary>
+/// A source row on its way through a batch: its raw values, what validation and mapping said,
+/// the mapped target values, and (after loading) what the target did with it.
+/// </summary>
+public sealed class BatchRow(long line, string?[] raw)
+{
+    public long Line { get; } = line;
+    public string?[] Raw { get; } = raw;
+    public List<ValidationIssue> Issues { get; } = [];
+    public object?[]? Values { get; set; }
+    public string? Key { get; set; }
+    /// <summary>Set when this row corrects a rejected row exported earlier (<c>_ferry_stage_id</c>).</summary>
+    public long? CorrectsStageId { get; set; }
+    public RowAction Action { get; set; }
+    /// <summary>Valid, but the target refused it (a key already there in insert mode, a constraint).</summary>
+    public bool RefusedByTarget { get; set; }
+
+    public bool Rejected => Values is null;
+}
+
+/// <summary>A batch of rows with its position in the source (the checkpoint).</summary>
+public sealed record Batch(int Number, IReadOnlyList<string> SourceColumns, IReadOnlyList<BatchRow> Rows)
+{
+    public long FirstLine => Rows.Count == 0 ? 0 : Rows[0].Line;
+    public long LastLine => Rows.Count == 0 ? 0 : Rows[^1].Line;
+}

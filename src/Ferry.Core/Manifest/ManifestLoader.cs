@@ -1,0 +1,486 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Ferry.Diagnostics;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Ferry.Manifest;
+
+/// <summary>
+/// Reads a manifest from YAML. The YAML node tree is walked by hand (rather than deserialised) so
+/// that every unknown key, wrong type and missing value is reported with its line, all at once.
+/// </summary>
+public sealed partial class ManifestLoader
+{
+    private readonly string file;
+    private readonly List<ManifestError> errors = [];
+    private readonly List<string> secrets = [];
+
+    private ManifestLoader(string file) => this.file = file;
+
+    public static MigrationManifest Load(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new ManifestException([new ManifestError(path, 0, 0, "manifest file not found")]);
+        return Parse(File.ReadAllText(full), full);
+    }
+
+    public static MigrationManifest Parse(string yaml, string filePath)
+    {
+        var loader = new ManifestLoader(filePath);
+        var manifest = loader.ParseDocument(yaml);
+        if (loader.errors.Count > 0 || manifest is null)
+            throw new ManifestException(loader.errors);
+        foreach (var secret in loader.secrets)
+            SecretMasker.Register(secret);
+        return manifest;
+    }
+
+    private MigrationManifest? ParseDocument(string yaml)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            Error(ex.Start, $"invalid YAML: {ex.InnerException?.Message ?? ex.Message}");
+            return null;
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            errors.Add(new ManifestError(file, 1, 1, "the manifest must be a YAML mapping with source, target and entities"));
+            return null;
+        }
+
+        var map = Fields(root, "manifest", "name", "source", "target", "entities");
+        var name = OptionalString(map, "name");
+        var source = map.TryGetValue("source", out var s) ? ParseSource(s) : Missing<SourceSpec>(root, "source");
+        var target = map.TryGetValue("target", out var t) ? ParseTarget(t) : Missing<TargetSpec>(root, "target");
+        var entities = new List<EntitySpec>();
+        if (!map.TryGetValue("entities", out var e))
+            Missing<object>(root, "entities");
+        else if (e is not YamlSequenceNode list || list.Children.Count == 0)
+            Error(e.Start, "'entities' must be a non-empty list");
+        else
+            foreach (var item in list.Children)
+                if (ParseEntity(item) is { } entity)
+                    entities.Add(entity);
+
+        foreach (var group in entities.GroupBy(x => x.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            errors.Add(new ManifestError(file, group.Last().Line, 1, $"entity '{group.Key}' is defined more than once"));
+
+        if (source is null || target is null || errors.Count > 0)
+            return null;
+        return new MigrationManifest(file, name, source, target, entities);
+    }
+
+    private SourceSpec? ParseSource(YamlNode node)
+    {
+        var map = Fields(node, "source", "type", "path", "delimiter", "quote", "header", "columns", "encoding", "sheet");
+        var type = RequiredString(map, node, "type");
+        var path = RequiredString(map, node, "path");
+        var kind = type?.ToLowerInvariant() switch
+        {
+            null => (SourceKind?)null,
+            "csv" => SourceKind.Csv,
+            "xlsx" => SourceKind.Xlsx,
+            _ => Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv or xlsx)"),
+        };
+        var delimiter = Char(map, "delimiter", ',');
+        var quote = Char(map, "quote", '"');
+        var header = Bool(map, "header", true);
+        var columns = StringList(map, "columns");
+        var encoding = OptionalString(map, "encoding") ?? "utf-8";
+        if (map.TryGetValue("encoding", out var encNode) && !EncodingKnown(encoding))
+            Error(encNode.Start, $"unknown encoding '{encoding}'");
+        if (!header && columns is null && kind == SourceKind.Csv)
+            Error(node.Start, "a CSV source with 'header: false' needs 'columns'");
+        var sheet = OptionalString(map, "sheet");
+        if (kind is null || path is null)
+            return null;
+        return new SourceSpec(kind.Value, path, delimiter, quote, header, columns, encoding, sheet, (int)node.Start.Line);
+    }
+
+    private static bool EncodingKnown(string name)
+    {
+        try
+        {
+            Sources.TextEncodings.Get(name);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private TargetSpec? ParseTarget(YamlNode node)
+    {
+        var map = Fields(node, "target", "type", "connection");
+        var type = RequiredString(map, node, "type");
+        var connection = map.TryGetValue("connection", out var c) ? Secret(c) : Missing<SecretString>(node, "connection");
+        TargetKind? kind = type?.ToLowerInvariant() switch
+        {
+            null => null,
+            "sqlite" => TargetKind.Sqlite,
+            _ => Invalid<TargetKind>(map["type"], $"unknown target type '{type}' (expected sqlite)"),
+        };
+        if (kind is null || connection is null)
+            return null;
+        return new TargetSpec(kind.Value, connection, (int)node.Start.Line);
+    }
+
+    private EntitySpec? ParseEntity(YamlNode node)
+    {
+        var map = Fields(node, "entity", "name", "table", "key", "mode", "batch_size", "staging", "rules", "columns");
+        var name = RequiredString(map, node, "name");
+        if (name is not null && !IdentifierPattern().IsMatch(name))
+            Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
+        var table = OptionalString(map, "table") ?? name;
+        if (table is not null && map.ContainsKey("table") && !IdentifierPattern().IsMatch(table))
+            Error(map["table"].Start, $"table name '{table}' must be letters, digits and underscores");
+        var key = map.TryGetValue("key", out var keyNode) && keyNode is YamlScalarNode single
+            ? [Scalar(single)]
+            : StringList(map, "key") ?? [];
+        var modeText = OptionalString(map, "mode") ?? "upsert";
+        var mode = modeText.ToLowerInvariant() switch
+        {
+            "insert" => LoadMode.Insert,
+            "upsert" => LoadMode.Upsert,
+            "replace" => LoadMode.Replace,
+            _ => Invalid<LoadMode>(map["mode"], $"unknown mode '{modeText}' (expected insert, upsert or replace)"),
+        };
+        if (mode == LoadMode.Upsert && key.Count == 0)
+            Error(node.Start, $"entity '{name}': mode upsert needs a business 'key'");
+        var batchSize = Int(map, "batch_size", 1000);
+        if (batchSize is < 1 or > 1_000_000)
+            Error(map["batch_size"].Start, "batch_size must be between 1 and 1000000");
+        var staging = Bool(map, "staging", true);
+
+        var rules = new List<RuleSpec>();
+        if (map.TryGetValue("rules", out var rulesNode))
+        {
+            if (rulesNode is YamlSequenceNode ruleList)
+                rules.AddRange(ruleList.Children.Select(ParseRule).OfType<RuleSpec>());
+            else
+                Error(rulesNode.Start, "'rules' must be a list");
+        }
+
+        var columns = new List<ColumnSpec>();
+        if (!map.TryGetValue("columns", out var columnsNode))
+            Missing<object>(node, "columns");
+        else if (columnsNode is not YamlMappingNode columnMap || columnMap.Children.Count == 0)
+            Error(columnsNode.Start, "'columns' must map target columns to their source");
+        else
+            foreach (var (k, v) in columnMap.Children)
+                if (ParseColumn((YamlScalarNode)k, v) is { } column)
+                    columns.Add(column);
+
+        foreach (var k in key)
+            if (columns.Count > 0 && !columns.Any(c => c.Target == k))
+                Error(keyNode!.Start, $"entity '{name}': key column '{k}' is not one of its columns");
+
+        if (name is null || table is null)
+            return null;
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line);
+    }
+
+    private static readonly string[] RuleKinds = ["required", "type", "regex", "range", "allowed", "unique", "max_length", "check"];
+
+    private RuleSpec? ParseRule(YamlNode node)
+    {
+        var map = Fields(node, "rule", ["column", "severity", "message", "format", .. RuleKinds]);
+        var kinds = RuleKinds.Where(map.ContainsKey).ToList();
+        // 'type' may accompany 'range' (it says how to compare); otherwise one kind per rule.
+        if (kinds.Count == 2 && kinds.Contains("type") && kinds.Contains("range"))
+            kinds.Remove("type");
+        if (kinds.Count != 1)
+        {
+            Error(node.Start, kinds.Count == 0
+                ? $"a rule needs one of: {string.Join(", ", RuleKinds)}"
+                : $"a rule has exactly one kind, found: {string.Join(", ", kinds)}");
+            return null;
+        }
+        var kindName = kinds[0];
+        var kind = kindName switch
+        {
+            "required" => RuleKind.Required,
+            "type" => RuleKind.Type,
+            "regex" => RuleKind.Regex,
+            "range" => RuleKind.Range,
+            "allowed" => RuleKind.Allowed,
+            "unique" => RuleKind.Unique,
+            "max_length" => RuleKind.MaxLength,
+            _ => RuleKind.Check,
+        };
+        var column = OptionalString(map, "column");
+        if (kind != RuleKind.Check && column is null)
+            Error(node.Start, $"a '{kindName}' rule needs 'column'");
+        var severityText = OptionalString(map, "severity") ?? "error";
+        var severity = ParseSeverity(severityText) ?? Invalid<Severity>(map["severity"],
+            $"unknown severity '{severityText}' (expected fatal, error, warning or information)");
+        var message = OptionalString(map, "message");
+        var format = OptionalString(map, "format");
+        ValueType? type = map.TryGetValue("type", out var typeNode) ? ParseType(typeNode) : null;
+        string? pattern = null, min = null, max = null;
+        IReadOnlyList<string>? allowed = null;
+        int? maxLength = null;
+        SourceText? expression = null;
+        switch (kind)
+        {
+            case RuleKind.Required or RuleKind.Unique:
+                if (!Bool(map, kindName, true))
+                    Error(map[kindName].Start, $"'{kindName}: false' is not a rule; remove it");
+                break;
+            case RuleKind.Regex:
+                pattern = OptionalString(map, "regex");
+                try
+                {
+                    _ = new Regex(pattern ?? "", RegexOptions.None, TimeSpan.FromSeconds(1));
+                }
+                catch (ArgumentException ex)
+                {
+                    Error(map["regex"].Start, $"invalid regular expression: {ex.Message}");
+                }
+                break;
+            case RuleKind.Range:
+                var rangeMap = Fields(map["range"], "range", "min", "max");
+                min = OptionalString(rangeMap, "min");
+                max = OptionalString(rangeMap, "max");
+                if (min is null && max is null)
+                    Error(map["range"].Start, "'range' needs min, max or both");
+                break;
+            case RuleKind.Allowed:
+                allowed = StringList(map, "allowed");
+                break;
+            case RuleKind.MaxLength:
+                maxLength = Int(map, "max_length", 0);
+                break;
+            case RuleKind.Check:
+                expression = Text(map["check"]);
+                break;
+        }
+        if (kind == RuleKind.Type && type is null)
+            return null;
+        return new RuleSpec(kind, column, severity, message, type, format, pattern, min, max, allowed, maxLength, expression, (int)node.Start.Line);
+    }
+
+    private ColumnSpec? ParseColumn(YamlScalarNode key, YamlNode node)
+    {
+        var target = key.Value ?? "";
+        if (!IdentifierPattern().IsMatch(target))
+            Error(key.Start, $"column name '{target}' must be letters, digits and underscores");
+        if (node is YamlScalarNode shortForm)
+            return new ColumnSpec(target, Scalar(shortForm), false, ValueType.Text, null, null, null, false, null, (int)key.Start.Line);
+
+        var map = Fields(node, $"column '{target}'", "from", "trim", "type", "format", "default", "const", "uuid", "expr");
+        var from = OptionalString(map, "from");
+        var trim = Bool(map, "trim", false);
+        var type = map.TryGetValue("type", out var typeNode) ? ParseType(typeNode) ?? ValueType.Text : ValueType.Text;
+        var format = OptionalString(map, "format");
+        var @default = OptionalString(map, "default");
+        var @const = OptionalString(map, "const");
+        var uuid = OptionalString(map, "uuid");
+        if (uuid is not null && uuid != "key")
+            Error(map["uuid"].Start, "'uuid' takes the value 'key' (a deterministic UUID from the business key)");
+        var expr = map.TryGetValue("expr", out var exprNode) ? Text(exprNode) : null;
+        var sources = new[] { from is not null, @const is not null, uuid is not null, expr is not null }.Count(x => x);
+        if (sources != 1)
+            Error(node.Start, $"column '{target}' needs exactly one of: from, const, uuid, expr");
+        return new ColumnSpec(target, from, trim, type, format, @default, @const, uuid is not null, expr, (int)key.Start.Line);
+    }
+
+    private ValueType? ParseType(YamlNode node)
+    {
+        var text = node is YamlScalarNode s ? s.Value : null;
+        ValueType? type = text?.ToLowerInvariant() switch
+        {
+            "text" or "string" => ValueType.Text,
+            "int" or "integer" => ValueType.Int,
+            "decimal" => ValueType.Decimal,
+            "real" or "double" => ValueType.Real,
+            "bool" or "boolean" => ValueType.Bool,
+            "date" => ValueType.Date,
+            "datetime" => ValueType.DateTime,
+            "uuid" => ValueType.Uuid,
+            _ => null,
+        };
+        if (type is null)
+            Error(node.Start, $"unknown type '{text}' (expected text, int, decimal, real, bool, date, datetime or uuid)");
+        return type;
+    }
+
+    private static Severity? ParseSeverity(string text) => text.ToLowerInvariant() switch
+    {
+        "fatal" => Severity.Fatal,
+        "error" => Severity.Error,
+        "warning" => Severity.Warning,
+        "information" or "info" => Severity.Information,
+        _ => null,
+    };
+
+    // ---- node helpers -------------------------------------------------------------------------
+
+    private Dictionary<string, YamlNode> Fields(YamlNode node, string what, params string[] allowed)
+    {
+        var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        if (node is not YamlMappingNode map)
+        {
+            Error(node.Start, $"{what} must be a mapping of keys to values");
+            return result;
+        }
+        foreach (var (k, v) in map.Children)
+        {
+            var key = (k as YamlScalarNode)?.Value ?? "";
+            if (!allowed.Contains(key))
+                Error(k.Start, $"unknown key '{key}' in {what} (allowed: {string.Join(", ", allowed)})");
+            else if (!result.TryAdd(key, v))
+                Error(k.Start, $"key '{key}' appears twice in {what}");
+        }
+        return result;
+    }
+
+    private string? RequiredString(Dictionary<string, YamlNode> map, YamlNode parent, string key)
+    {
+        if (map.TryGetValue(key, out _))
+            return OptionalString(map, key);
+        Missing<object>(parent, key);
+        return null;
+    }
+
+    private string? OptionalString(Dictionary<string, YamlNode> map, string key)
+    {
+        if (!map.TryGetValue(key, out var node))
+            return null;
+        if (node is YamlScalarNode scalar)
+            return Scalar(scalar);
+        Error(node.Start, $"'{key}' must be a single value");
+        return null;
+    }
+
+    private SourceText? Text(YamlNode node)
+    {
+        if (node is not YamlScalarNode scalar || string.IsNullOrWhiteSpace(scalar.Value))
+        {
+            Error(node.Start, "an expression must be a non-empty text");
+            return null;
+        }
+        // A quoted or plain scalar starts at its mark; a block scalar ('|' or '>') on the next line.
+        var block = scalar.Style is ScalarStyle.Literal or ScalarStyle.Folded;
+        var quoted = scalar.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted;
+        return new SourceText(scalar.Value, (int)scalar.Start.Line + (block ? 1 : 0),
+            block ? 1 : (int)scalar.Start.Column + (quoted ? 1 : 0));
+    }
+
+    private IReadOnlyList<string>? StringList(Dictionary<string, YamlNode> map, string key)
+    {
+        if (!map.TryGetValue(key, out var node))
+            return null;
+        if (node is YamlSequenceNode seq && seq.Children.All(c => c is YamlScalarNode))
+            return seq.Children.Select(c => Scalar((YamlScalarNode)c)).ToList();
+        Error(node.Start, $"'{key}' must be a list of values");
+        return null;
+    }
+
+    private bool Bool(Dictionary<string, YamlNode> map, string key, bool fallback)
+    {
+        var text = OptionalString(map, key);
+        if (text is null)
+            return fallback;
+        if (bool.TryParse(text, out var value))
+            return value;
+        Error(map[key].Start, $"'{key}' must be true or false, not '{text}'");
+        return fallback;
+    }
+
+    private int Int(Dictionary<string, YamlNode> map, string key, int fallback)
+    {
+        var text = OptionalString(map, key);
+        if (text is null)
+            return fallback;
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+            return value;
+        Error(map[key].Start, $"'{key}' must be a whole number, not '{text}'");
+        return fallback;
+    }
+
+    private char Char(Dictionary<string, YamlNode> map, string key, char fallback)
+    {
+        var text = OptionalString(map, key);
+        if (text is null)
+            return fallback;
+        if (text == "\\t")
+            return '\t';
+        if (text.Length == 1)
+            return text[0];
+        Error(map[key].Start, $"'{key}' must be one character, not '{text}'");
+        return fallback;
+    }
+
+    private SecretString? Secret(YamlNode node)
+    {
+        if (node is not YamlScalarNode scalar)
+        {
+            Error(node.Start, "must be a single value");
+            return null;
+        }
+        var found = new List<string>();
+        var value = Substitute(scalar, found);
+        return new SecretString(value, found);
+    }
+
+    /// <summary>The scalar's text with <c>${ENV}</c> and <c>${file:PATH}</c> substituted.</summary>
+    private string Scalar(YamlScalarNode node) => Substitute(node, []);
+
+    private string Substitute(YamlScalarNode node, List<string> found)
+    {
+        var text = node.Value ?? "";
+        return Reference().Replace(text, m =>
+        {
+            var name = m.Groups[1].Value;
+            string? value;
+            if (name.StartsWith("file:", StringComparison.Ordinal))
+            {
+                var path = Path.Combine(Path.GetDirectoryName(file)!, name[5..]);
+                value = File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+                if (value is null)
+                    Error(node.Start, $"secret file '{name[5..]}' not found");
+            }
+            else
+            {
+                value = Environment.GetEnvironmentVariable(name);
+                if (value is null)
+                    Error(node.Start, $"environment variable '{name}' is not set");
+            }
+            if (value is null)
+                return "";
+            found.Add(value);
+            secrets.Add(value);
+            return value;
+        });
+    }
+
+    private T? Missing<T>(YamlNode parent, string key)
+    {
+        Error(parent.Start, $"missing required key '{key}'");
+        return default;
+    }
+
+    private T Invalid<T>(YamlNode node, string message) where T : struct
+    {
+        Error(node.Start, message);
+        return default;
+    }
+
+    private void Error(Mark mark, string message) =>
+        errors.Add(new ManifestError(file, (int)mark.Line, (int)mark.Column, message));
+
+    [GeneratedRegex(@"\$\{([^}]+)\}")]
+    private static partial Regex Reference();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex IdentifierPattern();
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using Ferry.Contracts;
+using Ferry.Manifest;
+using ValueType = Ferry.Manifest.ValueType;
+
+namespace Ferry.Mapping;
+
+/// <summary>
+/// Computes an entity's target columns from a source row: declarative steps (from, trim, type,
+/// default, const, uuid) and compiled C# expressions. Failures become issues on the row.
+/// </summary>
+public sealed class RowMapper
+{
+    private readonly string entity;
+    private readonly Step[] steps;
+    private readonly int[] keyColumns;
+
+    private RowMapper(string entity, Step[] steps, int[] keyColumns)
+    {
+        this.entity = entity;
+        this.steps = steps;
+        this.keyColumns = keyColumns;
+        Columns = steps.Select(s => s.Spec).ToArray();
+    }
+
+    /// <summary>The target columns, in the order of the values <see cref="Map"/> fills.</summary>
+    public IReadOnlyList<ColumnSpec> Columns { get; }
+
+    public IReadOnlyList<int> KeyColumns => keyColumns;
+
+    internal static RowMapper Create(EntitySpec spec, IReadOnlyList<string> sourceColumns, Queue<Func<string?[], object?>> expressions)
+    {
+        var steps = spec.Columns.Select(c => new Step(
+            c,
+            c.From is null ? -1 : sourceColumns.ToList().IndexOf(c.From),
+            c.Expression is null ? null : expressions.Dequeue())).ToArray();
+        var keys = spec.Key.Select(k => Array.FindIndex(steps, s => s.Spec.Target == k)).ToArray();
+        return new RowMapper(spec.Name, steps, keys);
+    }
+
+    /// <summary>Fills <paramref name="target"/>; returns the business key, or null when the row cannot be mapped.</summary>
+    public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues)
+    {
+        var failed = false;
+        // Deterministic UUIDs derive from the key, so they are computed after every other column.
+        for (var i = 0; i < steps.Length; i++)
+            if (!steps[i].Spec.UuidFromKey)
+                failed |= !steps[i].Compute(source, target, i, issues);
+        if (failed)
+            return null;
+
+        string key;
+        if (keyColumns.Length == 0)
+        {
+            key = "";
+        }
+        else
+        {
+            var parts = new string[keyColumns.Length];
+            for (var k = 0; k < keyColumns.Length; k++)
+            {
+                var value = target[keyColumns[k]];
+                if (value is null || value is string s && s.Length == 0)
+                {
+                    issues.Add(new ValidationIssue(Severity.Error, "key", steps[keyColumns[k]].Spec.Target, "business key value is empty"));
+                    return null;
+                }
+                parts[k] = Format(value);
+            }
+            key = parts.Length == 1 ? parts[0] : string.Join('\u001F', parts);
+        }
+        for (var i = 0; i < steps.Length; i++)
+            if (steps[i].Spec.UuidFromKey)
+                target[i] = DeterministicUuid.ForKey(entity, key);
+        return key;
+    }
+
+    /// <summary>A value as invariant text: how keys are compared and how values are shown.</summary>
+    public static string Format(object value) => value switch
+    {
+        string s => s,
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture).TrimEnd('.'),
+        bool b => b ? "true" : "false",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        Guid g => g.ToString("D"),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private sealed class Step(ColumnSpec spec, int sourceIndex, Func<string?[], object?>? expression)
+    {
+        public ColumnSpec Spec { get; } = spec;
+
+        public bool Compute(string?[] source, object?[] target, int slot, List<ValidationIssue> issues)
+        {
+            if (Spec.Const is not null)
+                return Convert(Spec.Const, target, slot, issues);
+            if (expression is not null)
+            {
+                object? result;
+                try
+                {
+                    result = expression(source);
+                }
+                catch (Exception ex)
+                {
+                    issues.Add(new ValidationIssue(Severity.Error, "expr", Spec.Target, $"expression threw {ex.GetType().Name}: {ex.Message}"));
+                    return false;
+                }
+                if (result is string text)
+                    return Convert(Spec.Trim ? text.Trim() : text, target, slot, issues);
+                if (ValueConverter.TryConvert(Spec.Type, result, Spec.Format, out var value))
+                {
+                    target[slot] = value;
+                    return true;
+                }
+                issues.Add(new ValidationIssue(Severity.Error, "type", Spec.Target,
+                    $"expression gave {result}, not a {ValueConverter.Describe(Spec.Type, Spec.Format)}"));
+                return false;
+            }
+            var raw = sourceIndex >= 0 ? source[sourceIndex] : null;
+            if (raw is not null && Spec.Trim)
+                raw = raw.Trim();
+            return Convert(raw, target, slot, issues);
+        }
+
+        private bool Convert(string? raw, object?[] target, int slot, List<ValidationIssue> issues)
+        {
+            if (string.IsNullOrEmpty(raw) || Spec.Type != ValueType.Text && string.IsNullOrWhiteSpace(raw))
+                raw = Spec.Default;
+            if (raw is null)
+            {
+                target[slot] = null;
+                return true;
+            }
+            if (ValueConverter.TryParse(Spec.Type, raw, Spec.Format, out var value))
+            {
+                target[slot] = value;
+                return true;
+            }
+            issues.Add(new ValidationIssue(Severity.Error, "type", Spec.Target,
+                $"'{raw}' is not a valid {ValueConverter.Describe(Spec.Type, Spec.Format)}"));
+            return false;
+        }
+    }
+}
