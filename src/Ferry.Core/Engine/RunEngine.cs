@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using System.Threading.Channels;
 using Ferry.Diagnostics;
 using Ferry.Manifest;
 using Ferry.Sources;
@@ -76,6 +76,7 @@ public static class RunEngine
             throw;
         }
 
+        MemoryBudget.Apply(plans, source.Columns.Count);
         var started = DateTime.UtcNow;
         var totals = plans.ToDictionary(p => p.Spec.Name, _ => new EntityCounts());
         var correlation = Guid.NewGuid().ToString("N");
@@ -138,39 +139,79 @@ public static class RunEngine
         }
     }
 
+    /// <summary>
+    /// One entity: a reader task reads, validates and maps the next batch while this one is being
+    /// loaded, so the two cores share the work. At most three batches are in memory at once: one
+    /// being read, one waiting, one being loaded.
+    /// </summary>
     private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, ISourceReader source, ITarget target,
         EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
     {
         observer.EntityStarted(run, plan, source.Origin);
         var columns = source.Columns;
-        var corrects = columns.ToList().IndexOf(CorrectsColumn);
-        var batchSize = plan.Spec.BatchSize;
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
-        var number = 0;
-        var rows = new List<BatchRow>(batchSize);
-        while (true)
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+        var reading = Task.Run(() => ReadBatchesAsync(plan, source, batches.Writer, stop.Token), stop.Token);
+        try
         {
-            rows.Clear();
-            while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
-                rows.Add(Prepare(plan, record, corrects));
-            if (rows.Count == 0)
-                break;
-            number++;
-            if (rows.Find(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
+            var number = 0;
+            await foreach (var rows in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
             {
-                var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
-                throw new FatalRowException($"{source.Origin}:{fatal.Line}: {issue} — fatal rule broken, the run stops (batch {number} not written)");
+                number++;
+                if (rows.Find(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
+                {
+                    var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
+                    throw new FatalRowException($"{source.Origin}:{fatal.Line}: {issue} — fatal rule broken, the run stops (batch {number} not written)");
+                }
+                var counts = await loader.LoadBatchAsync(new Batch(number, columns, rows), stop.Token).ConfigureAwait(false);
+                totals.Add(counts);
+                foreach (var row in rows)
+                    if (row.Action == RowAction.Rejected)
+                        observer.RowRejected(run, plan, number, row, source.Origin);
+                observer.BatchCommitted(run, plan, number, counts, totals, source.Progress);
             }
-            var batch = new Batch(number, columns, rows);
-            var counts = await loader.LoadBatchAsync(batch, cancellationToken).ConfigureAwait(false);
-            totals.Add(counts);
-            foreach (var row in rows)
-                if (row.Action == RowAction.Rejected)
-                    observer.RowRejected(run, plan, number, row, source.Origin);
-            observer.BatchCommitted(run, plan, number, counts, totals, source.Progress);
+            await reading.ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await reading.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The reader stopped because the loader failed; the loader's error is the one to report.
+            }
+            throw;
         }
         await loader.CompleteAsync(totals, cancellationToken).ConfigureAwait(false);
         observer.EntityFinished(run, plan, totals);
+    }
+
+    private static async Task ReadBatchesAsync(EntityPlan plan, ISourceReader source, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
+    {
+        var corrects = source.Columns.ToList().IndexOf(CorrectsColumn);
+        var batchSize = plan.Spec.BatchSize;
+        try
+        {
+            while (true)
+            {
+                var rows = new List<BatchRow>(batchSize);
+                while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
+                    rows.Add(Prepare(plan, record, corrects));
+                if (rows.Count == 0)
+                    break;
+                await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
+            }
+            batches.Complete();
+        }
+        catch (Exception ex)
+        {
+            batches.Complete(ex);
+            throw;
+        }
     }
 
     /// <summary>Validates and maps one source row; a row with a rejecting issue gets no values.</summary>

@@ -1,4 +1,5 @@
-using System.Text;
+using System.Buffers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Ferry.Contracts;
 using Ferry.Diagnostics;
@@ -10,24 +11,26 @@ namespace Ferry.Targets.Sqlite;
 
 /// <summary>
 /// Loads one entity into SQLite. Each batch first lands in the staging table as <c>pending</c>
-/// (its own commit), then a second transaction writes the production rows, moves the staging rows
-/// to <c>imported</c> or <c>error</c> and records the batch in the ledger. A <c>replace</c> load and
-/// a dry run hold one outer transaction for the whole entity.
+/// (its own commit), then a second transaction writes the production rows, settles the staging
+/// rows to <c>imported</c> or <c>error</c> and records the batch in the ledger. A <c>replace</c>
+/// load and a dry run hold one outer transaction for the whole entity.
 /// </summary>
 internal sealed class SqliteEntityLoader : IEntityLoader
 {
     private const int LookupChunk = 500;
+    private static readonly JsonWriterOptions RawJsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly SqliteConnection connection;
     private readonly long runId;
     private readonly EntityPlan plan;
     private readonly string table;
-    private readonly string staging;
     private readonly int[] keyColumns;
-    private readonly int[] otherColumns;
-    private readonly List<SqliteCommand> commands = [];
-    private readonly SqliteCommand stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityUpdate;
-    private readonly SqliteCommand? update, lookupOne, lookupMany;
+    private readonly List<IDisposable> statements = [];
+    private readonly SqliteStatement stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityUpdate;
+    private readonly SqliteStatement? update, lookupOne, lookupMany;
+    private readonly ArrayBufferWriter<byte> rawBuffer = new(1024);
+    private readonly Utf8JsonWriter rawWriter;
+    private readonly object[] row;
     private bool entityOpen;
 
     private SqliteEntityLoader(SqliteConnection connection, long runId, EntityPlan plan)
@@ -36,39 +39,39 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         this.runId = runId;
         this.plan = plan;
         table = plan.Spec.Table;
-        staging = SqliteLedgerSchema.StagingTable(plan.Spec.Name);
+        rawWriter = new Utf8JsonWriter(rawBuffer, RawJsonOptions);
+        var staging = Quote(SqliteLedgerSchema.StagingTable(plan.Spec.Name));
         var columns = plan.Mapper.Columns;
+        row = new object[columns.Count];
         keyColumns = [.. plan.Mapper.KeyColumns];
-        otherColumns = Enumerable.Range(0, columns.Count).Where(i => !keyColumns.Contains(i)).ToArray();
+        var otherColumns = Enumerable.Range(0, columns.Count).Where(i => !keyColumns.Contains(i)).ToArray();
         string Col(int i) => Quote(columns[i].Target);
+        string Params(int count, int from = 1) => string.Join(", ", Enumerable.Range(from, count).Select(i => "?" + i));
 
-        stageInsert = Command($"INSERT INTO \"{staging}\" (run_id, batch_no, line, business_key, status, raw, errors, warnings) VALUES ($run, $batch, $line, $key, $status, $raw, $errors, $warnings)",
-            "$run", "$batch", "$line", "$key", "$status", "$raw", "$errors", "$warnings");
-        stageErrors = Command($"UPDATE \"{staging}\" SET errors = $errors WHERE stage_id = $id", "$errors", "$id");
-        stageSettle = Command($"UPDATE \"{staging}\" SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE stage_id BETWEEN $first AND $last", "$first", "$last");
-        stageCorrected = Command($"UPDATE \"{staging}\" SET status = 'imported', resolved_by_run = $run WHERE stage_id = $id AND status = 'error'", "$run", "$id");
-        insert = Command($"INSERT INTO {Quote(table)} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) VALUES ({string.Join(", ", columns.Select((_, i) => "$c" + i))})",
-            columns.Select((_, i) => "$c" + i).ToArray());
+        stageInsert = Statement($"INSERT INTO {staging} (run_id, batch_no, line, business_key, status, raw, errors, warnings) VALUES ({Params(8)})");
+        stageErrors = Statement($"UPDATE {staging} SET errors = ?1 WHERE stage_id = ?2");
+        stageSettle = Statement($"UPDATE {staging} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE stage_id BETWEEN ?1 AND ?2");
+        stageCorrected = Statement($"UPDATE {staging} SET status = 'imported', resolved_by_run = ?1 WHERE stage_id = ?2 AND status = 'error'");
+        insert = Statement($"INSERT INTO {Quote(table)} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) VALUES ({Params(columns.Count)})");
         if (keyColumns.Length > 0)
         {
-            var keyMatch = string.Join(" AND ", keyColumns.Select(i => $"{Col(i)} = $c{i}"));
+            // Parameters ?1..?n are the row's columns in mapping order, in every statement.
+            var keyMatch = string.Join(" AND ", keyColumns.Select(i => $"{Col(i)} = ?{i + 1}"));
             if (otherColumns.Length > 0)
-                update = Command($"UPDATE {Quote(table)} SET {string.Join(", ", otherColumns.Select(i => $"{Col(i)} = $c{i}"))} WHERE {keyMatch}",
-                    columns.Select((_, i) => "$c" + i).ToArray());
+                update = Statement($"UPDATE {Quote(table)} SET {string.Join(", ", otherColumns.Select(i => $"{Col(i)} = ?{i + 1}"))} WHERE {keyMatch}");
             var selectList = string.Join(", ", Enumerable.Range(0, columns.Count).Select(Col));
-            lookupOne = Command($"SELECT {selectList} FROM {Quote(table)} WHERE {keyMatch}", keyColumns.Select(i => "$c" + i).ToArray());
+            lookupOne = Statement($"SELECT {selectList} FROM {Quote(table)} WHERE {keyMatch}");
             if (keyColumns.Length == 1)
-                lookupMany = Command($"SELECT {selectList} FROM {Quote(table)} WHERE {Col(keyColumns[0])} IN ({string.Join(", ", Enumerable.Range(0, LookupChunk).Select(i => "$k" + i))})",
-                    Enumerable.Range(0, LookupChunk).Select(i => "$k" + i).ToArray());
+                lookupMany = Statement($"SELECT {selectList} FROM {Quote(table)} WHERE {Col(keyColumns[0])} IN ({Params(LookupChunk)})");
         }
-        batchInsert = Command("""
+        batchInsert = Statement("""
             INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, committed_at)
-            VALUES ($run, $entity, $batch, $first, $last, $read, $ins, $upd, $unch, $rej, $now)
-            """, "$run", "$entity", "$batch", "$first", "$last", "$read", "$ins", "$upd", "$unch", "$rej", "$now");
-        entityUpdate = Command("""
-            UPDATE ferry_run_entities SET rows_read = $read, inserted = $ins, updated = $upd, unchanged = $unch, rejected = $rej, warnings = $warn
-            WHERE run_id = $run AND entity = $entity
-            """, "$read", "$ins", "$upd", "$unch", "$rej", "$warn", "$run", "$entity");
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            """);
+        entityUpdate = Statement("""
+            UPDATE ferry_run_entities SET rows_read = ?1, inserted = ?2, updated = ?3, unchanged = ?4, rejected = ?5, warnings = ?6
+            WHERE run_id = ?7 AND entity = ?8
+            """);
     }
 
     public static async Task<SqliteEntityLoader> CreateAsync(SqliteTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -76,16 +79,9 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         var connection = target.Connection;
         await EnsureTableAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         await SqliteTarget.ExecuteAsync(connection, SqliteLedgerSchema.CreateStaging(SqliteLedgerSchema.StagingTable(plan.Spec.Name)), cancellationToken).ConfigureAwait(false);
-        await using (var register = connection.CreateCommand())
-        {
-            register.CommandText = "INSERT INTO ferry_run_entities (run_id, entity, target, mode) VALUES ($run, $entity, $target, $mode)";
-            register.Parameters.AddWithValue("$run", runId);
-            register.Parameters.AddWithValue("$entity", plan.Spec.Name);
-            register.Parameters.AddWithValue("$target", plan.Spec.Table);
-            register.Parameters.AddWithValue("$mode", plan.Spec.Mode.ToString().ToLowerInvariant());
-            await register.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
         var loader = new SqliteEntityLoader(connection, runId, plan);
+        using (var register = new SqliteStatement(connection, "INSERT INTO ferry_run_entities (run_id, entity, target, mode) VALUES (?1, ?2, ?3, ?4)"))
+            Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant());
         if (plan.Spec.Mode == LoadMode.Replace || dryRun)
         {
             await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_entity", cancellationToken).ConfigureAwait(false);
@@ -140,6 +136,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         return false;
     }
 
+    // SQLite runs in-process and its calls complete synchronously, so the batch work below is
+    // synchronous; the async signature is the target interface's, for networked databases.
     public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
         var counts = new EntityCounts { RowsRead = batch.Rows.Count };
@@ -148,7 +146,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_batch", cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteRowsAsync(batch, cancellationToken).ConfigureAwait(false);
+            WriteRows(batch, cancellationToken);
             for (var i = 0; i < batch.Rows.Count; i++)
             {
                 var row = batch.Rows[i];
@@ -162,16 +160,16 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                     default: counts.Rejected++; break;
                 }
                 if (row.RefusedByTarget && landed is { } first)
-                    await RunAsync(stageErrors, cancellationToken, IssuesJson(row.Issues, true), first + i).ConfigureAwait(false);
+                    Run(stageErrors, IssuesJson(row.Issues, true), first + i);
                 if (row.Action != RowAction.Rejected && row.CorrectsStageId is { } corrected)
-                    await RunAsync(stageCorrected, cancellationToken, runId, corrected).ConfigureAwait(false);
+                    Run(stageCorrected, runId, corrected);
             }
             if (landed is { } firstId)
-                await RunAsync(stageSettle, cancellationToken, firstId, firstId + batch.Rows.Count - 1).ConfigureAwait(false);
+                Run(stageSettle, firstId, firstId + batch.Rows.Count - 1);
             else
-                await StageRejectedAsync(batch, cancellationToken).ConfigureAwait(false);
-            await RunAsync(batchInsert, cancellationToken, runId, plan.Spec.Name, batch.Number, batch.FirstLine, batch.LastLine,
-                counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, SqliteTarget.Now()).ConfigureAwait(false);
+                StageRejected(batch);
+            Run(batchInsert, runId, plan.Spec.Name, batch.Number, batch.FirstLine, batch.LastLine,
+                counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, SqliteTarget.Now());
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_batch", cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -194,16 +192,11 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         try
         {
             foreach (var row in batch.Rows)
-                await StageAsync(batch, row, "pending", cancellationToken).ConfigureAwait(false);
-            long lastId;
-            await using (var last = connection.CreateCommand())
-            {
-                last.CommandText = "SELECT last_insert_rowid()";
-                lastId = (long)(await last.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-            }
-            await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_land", cancellationToken).ConfigureAwait(false);
+                Stage(batch, row, "pending");
             // One connection inserting in one transaction under the run lock: the ids are consecutive.
-            return lastId - batch.Rows.Count + 1;
+            var first = connection.Handle is { } db ? SQLitePCL.raw.sqlite3_last_insert_rowid(db) - batch.Rows.Count + 1 : 0;
+            await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_land", cancellationToken).ConfigureAwait(false);
+            return first;
         }
         catch
         {
@@ -213,70 +206,85 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     }
 
     /// <summary>Without staging, rejected rows are still kept, so that none is lost.</summary>
-    private async Task StageRejectedAsync(Batch batch, CancellationToken cancellationToken)
+    private void StageRejected(Batch batch)
     {
         foreach (var row in batch.Rows)
             if (row.Action == RowAction.Rejected)
-                await StageAsync(batch, row, "error", cancellationToken).ConfigureAwait(false);
+                Stage(batch, row, "error");
     }
 
-    private Task StageAsync(Batch batch, BatchRow row, string status, CancellationToken cancellationToken) =>
-        RunAsync(stageInsert, cancellationToken, runId, batch.Number, row.Line, (object?)row.Key ?? DBNull.Value, status,
-            RawJson(batch.SourceColumns, row.Raw), IssuesJson(row.Issues, true), IssuesJson(row.Issues, false));
-
-    private async Task WriteRowsAsync(Batch batch, CancellationToken cancellationToken)
+    private void Stage(Batch batch, BatchRow row, string status)
     {
-        var existing = await LookupAsync(batch, cancellationToken).ConfigureAwait(false);
+        stageInsert.Bind(0, runId);
+        stageInsert.Bind(1, (long)batch.Number);
+        stageInsert.Bind(2, row.Line);
+        stageInsert.Bind(3, row.Key);
+        stageInsert.Bind(4, status);
+        stageInsert.BindUtf8(5, RawJson(batch.SourceColumns, row.Raw));
+        stageInsert.Bind(6, IssuesJson(row.Issues, true));
+        stageInsert.Bind(7, IssuesJson(row.Issues, false));
+        stageInsert.Execute();
+    }
+
+    private void WriteRows(Batch batch, CancellationToken cancellationToken)
+    {
+        var existing = Lookup(batch);
         var mode = plan.Spec.Mode;
-        foreach (var row in batch.Rows)
+        foreach (var current in batch.Rows)
         {
-            if (row.Rejected)
+            cancellationToken.ThrowIfCancellationRequested();
+            if (current.Rejected)
             {
-                row.Action = RowAction.Rejected;
+                current.Action = RowAction.Rejected;
                 continue;
             }
-            var values = row.Values!;
+            var values = current.Values!;
             for (var i = 0; i < values.Length; i++)
-                insert.Parameters[i].Value = SqliteValues.ToStorage(values[i]);
+                row[i] = SqliteValues.ToStorage(values[i]);
             object[]? stored = null;
-            if (keyColumns.Length > 0 && existing is not null && !existing.TryGetValue(row.Key!, out stored))
-                stored = null;
-            else if (keyColumns.Length > 0 && existing is null)
-                stored = await LookupOneAsync(cancellationToken).ConfigureAwait(false);
+            if (keyColumns.Length > 0)
+                stored = existing is not null ? existing.GetValueOrDefault(current.Key!) : LookupOne();
             try
             {
                 if (stored is null)
                 {
-                    await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    row.Action = RowAction.Inserted;
+                    Execute(insert);
+                    current.Action = RowAction.Inserted;
                 }
                 else if (mode != LoadMode.Upsert)
                 {
-                    Reject(row, "key", $"a row with key '{row.Key}' is already in {table}");
+                    Reject(current, "key", $"a row with key '{current.Key}' is already in {table}");
                     continue;
                 }
-                else if (Unchanged(stored))
+                else if (Same(stored))
                 {
-                    row.Action = RowAction.Unchanged;
+                    current.Action = RowAction.Unchanged;
                     continue;
                 }
-                else if (update is not null)
+                else
                 {
-                    for (var i = 0; i < values.Length; i++)
-                        update.Parameters[i].Value = insert.Parameters[i].Value;
-                    await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    row.Action = RowAction.Updated;
+                    if (update is not null)
+                        Execute(update);
+                    current.Action = RowAction.Updated;
                 }
             }
-            catch (SqliteException ex) when (ex.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */ || ex.SqliteErrorCode == 20 /* SQLITE_MISMATCH */)
+            catch (SqliteException ex) when (ex.SqliteErrorCode is 19 /* SQLITE_CONSTRAINT */ or 20 /* SQLITE_MISMATCH */)
             {
                 // SQLite undoes just the failed statement; the batch goes on without this row.
-                Reject(row, "target", $"the target refused the row: {SecretMasker.Scrub(ex.Message)}");
+                Reject(current, "target", $"the target refused the row: {SecretMasker.Scrub(ex.Message)}");
                 continue;
             }
-            if (existing is not null && keyColumns.Length > 0)
-                existing[row.Key!] = insert.Parameters.Cast<SqliteParameter>().Select(p => p.Value!).ToArray();
+            // Later rows of this batch with the same key must see this one.
+            if (existing is not null)
+                existing[current.Key!] = (object[])row.Clone();
         }
+    }
+
+    private void Execute(SqliteStatement statement)
+    {
+        for (var i = 0; i < statement.ParameterCount; i++)
+            statement.Bind(i, row[i]);
+        statement.Execute();
     }
 
     private static void Reject(BatchRow row, string rule, string message)
@@ -286,16 +294,16 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         row.RefusedByTarget = true;
     }
 
-    private bool Unchanged(object[] stored)
+    private bool Same(object[] stored)
     {
         for (var i = 0; i < stored.Length; i++)
-            if (!SqliteValues.Same(stored[i], insert.Parameters[i].Value!))
+            if (!SqliteValues.Same(stored[i], row[i]))
                 return false;
         return true;
     }
 
-    /// <summary>Finds the rows already in the target for the batch's keys, in chunks of <see cref="LookupChunk"/>.</summary>
-    private async Task<Dictionary<string, object[]>?> LookupAsync(Batch batch, CancellationToken cancellationToken)
+    /// <summary>Finds the rows already in the target for the batch's keys, <see cref="LookupChunk"/> keys a query.</summary>
+    private Dictionary<string, object[]>? Lookup(Batch batch)
     {
         if (lookupMany is null)
             return null;
@@ -304,33 +312,38 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         for (var start = 0; start < keys.Count; start += LookupChunk)
         {
             for (var i = 0; i < LookupChunk; i++)
-                lookupMany.Parameters[i].Value = start + i < keys.Count ? SqliteValues.ToStorage(keys[start + i]) : DBNull.Value;
-            await using var reader = await lookupMany.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                lookupMany.Bind(i, start + i < keys.Count ? SqliteValues.ToStorage(keys[start + i]) : null);
+            while (lookupMany.Step())
             {
-                var values = new object[reader.FieldCount];
-                reader.GetValues(values);
+                var values = ReadRow(lookupMany);
                 found[Mapping.RowMapper.Format(values[keyColumns[0]])] = values;
             }
         }
         return found;
     }
 
-    private async Task<object[]?> LookupOneAsync(CancellationToken cancellationToken)
+    private object[]? LookupOne()
     {
         for (var k = 0; k < keyColumns.Length; k++)
-            lookupOne!.Parameters[k].Value = insert.Parameters[keyColumns[k]].Value;
-        await using var reader = await lookupOne!.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            lookupOne!.Bind(keyColumns[k], row[keyColumns[k]]);
+        if (!lookupOne!.Step())
             return null;
-        var values = new object[reader.FieldCount];
-        reader.GetValues(values);
+        var values = ReadRow(lookupOne);
+        lookupOne.Reset();
+        return values;
+    }
+
+    private static object[] ReadRow(SqliteStatement statement)
+    {
+        var values = new object[statement.ColumnCount];
+        for (var i = 0; i < values.Length; i++)
+            values[i] = statement.Column(i);
         return values;
     }
 
     public async Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken)
     {
-        await RunAsync(entityUpdate, cancellationToken, totals.RowsRead, totals.Inserted, totals.Updated, totals.Unchanged, totals.Rejected, totals.Warnings, runId, plan.Spec.Name).ConfigureAwait(false);
+        Run(entityUpdate, totals.RowsRead, totals.Inserted, totals.Updated, totals.Unchanged, totals.Rejected, totals.Warnings, runId, plan.Spec.Name);
         if (entityOpen)
         {
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_entity", cancellationToken).ConfigureAwait(false);
@@ -340,50 +353,52 @@ internal sealed class SqliteEntityLoader : IEntityLoader
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var statement in statements)
+            statement.Dispose();
+        await rawWriter.DisposeAsync().ConfigureAwait(false);
         if (entityOpen)
             await SqliteTarget.ExecuteAsync(connection, "ROLLBACK TO ferry_entity; RELEASE ferry_entity", CancellationToken.None).ConfigureAwait(false);
-        foreach (var command in commands)
-            await command.DisposeAsync().ConfigureAwait(false);
     }
 
-    private SqliteCommand Command(string sql, params string[] parameters)
+    private SqliteStatement Statement(string sql)
     {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var name in parameters)
-            command.Parameters.Add(new SqliteParameter(name, null));
-        commands.Add(command);
-        return command;
+        var statement = new SqliteStatement(connection, sql);
+        statements.Add(statement);
+        return statement;
     }
 
-    private static async Task RunAsync(SqliteCommand command, CancellationToken cancellationToken, params object[] values)
+    private static void Run(SqliteStatement statement, params object?[] values)
     {
         for (var i = 0; i < values.Length; i++)
-            command.Parameters[i].Value = values[i];
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            statement.Bind(i, values[i]);
+        statement.Execute();
     }
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     /// <summary>The raw source values as a JSON object in column order; Ferry's own columns are left out.</summary>
-    internal static string RawJson(IReadOnlyList<string> columns, string?[] raw)
+    private ReadOnlySpan<byte> RawJson(IReadOnlyList<string> columns, string?[] raw)
     {
-        using var buffer = new MemoryStream(256);
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            json.WriteStartObject();
-            for (var i = 0; i < columns.Count; i++)
-                if (!columns[i].StartsWith(Engine.RunEngine.ReservedPrefix, StringComparison.Ordinal))
-                    json.WriteString(columns[i], raw[i]);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        rawBuffer.ResetWrittenCount();
+        rawWriter.Reset();
+        rawWriter.WriteStartObject();
+        for (var i = 0; i < columns.Count; i++)
+            if (!columns[i].StartsWith(RunEngine.ReservedPrefix, StringComparison.Ordinal))
+                rawWriter.WriteString(columns[i], raw[i]);
+        rawWriter.WriteEndObject();
+        rawWriter.Flush();
+        return rawBuffer.WrittenSpan;
     }
 
-    private static object IssuesJson(List<ValidationIssue> issues, bool rejecting)
+    private static string? IssuesJson(List<ValidationIssue> issues, bool rejecting)
     {
-        var selected = issues.Where(x => x.RejectsRow == rejecting).ToList();
-        return selected.Count == 0 ? DBNull.Value : JsonSerializer.Serialize(selected.Select(x => new
+        var count = 0;
+        foreach (var issue in issues)
+            if (issue.RejectsRow == rejecting)
+                count++;
+        if (count == 0)
+            return null;
+        return JsonSerializer.Serialize(issues.Where(x => x.RejectsRow == rejecting).Select(x => new
         {
             severity = x.Severity.ToString().ToLowerInvariant(),
             rule = x.Rule,

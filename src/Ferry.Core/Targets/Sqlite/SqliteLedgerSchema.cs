@@ -64,7 +64,7 @@ internal static class SqliteLedgerSchema
             warnings        TEXT,
             resolved_by_run INTEGER
         );
-        CREATE INDEX IF NOT EXISTS "ix_{table}_run" ON "{table}" (run_id, status);
+        CREATE INDEX IF NOT EXISTS "ix_{table}_run" ON "{table}" (run_id);
         """;
 
     public static string StagingTable(string entity) => "ferry_stage_" + entity;

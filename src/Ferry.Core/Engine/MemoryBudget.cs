@@ -1,0 +1,33 @@
+namespace Ferry.Engine;
+
+/// <summary>
+/// Bounds the managed heap by what a run needs rather than by what the machine has. Rows live only
+/// while their batch is read, waiting or loaded, but the garbage collector, left alone, lets the heap
+/// grow long before it collects batches that are done with, so resident memory would drift upwards
+/// with the size of the input. A hard limit sized from the batch makes it collect in time.
+/// </summary>
+public static class MemoryBudget
+{
+    private const long Baseline = 96L << 20;
+    private const int BatchesInFlight = 4; // one read, one waiting, one loading, one being collected
+    private const int BytesPerValue = 160; // a raw string or typed value with its share of the row (about 110 bytes measured)
+
+    /// <summary>The heap limit for these entities, in bytes.</summary>
+    public static long For(IEnumerable<EntityPlan> plans, int sourceColumns) =>
+        Baseline + plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue * BatchesInFlight)
+            .DefaultIfEmpty(0).Max();
+
+    /// <summary>Applies the limit, unless the user set one (DOTNET_GCHeapHardLimit) or asked for more.</summary>
+    public static void Apply(IEnumerable<EntityPlan> plans, int sourceColumns)
+    {
+        if (Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimit") is not null
+            || Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimitPercent") is not null)
+            return;
+        var limit = For(plans, sourceColumns);
+        var current = AppContext.GetData("GCHeapHardLimit") as ulong? ?? 0;
+        if (current != 0 && current >= (ulong)limit)
+            return;
+        AppContext.SetData("GCHeapHardLimit", (ulong)limit);
+        GC.RefreshMemoryLimit();
+    }
+}
