@@ -30,10 +30,11 @@ public sealed partial class ManifestLoader
     {
         var loader = new ManifestLoader(filePath);
         var manifest = loader.ParseDocument(yaml);
-        if (loader.errors.Count > 0 || manifest is null)
-            throw new ManifestException(loader.errors);
+        // Registered before any error is reported: an error message may quote a substituted value.
         foreach (var secret in loader.secrets)
             SecretMasker.Register(secret);
+        if (loader.errors.Count > 0 || manifest is null)
+            throw new ManifestException(loader.errors);
         return manifest;
     }
 
