@@ -60,7 +60,7 @@ public sealed class RowMapper
             for (var k = 0; k < keyColumns.Length; k++)
             {
                 var value = target[keyColumns[k]];
-                if (value is null || value is string s && s.Length == 0)
+                if (value is null || value is string s && string.IsNullOrWhiteSpace(s))
                 {
                     issues.Add(new ValidationIssue(Severity.Error, "key", steps[keyColumns[k]].Spec.Target, "business key value is empty"));
                     return null;
