@@ -30,10 +30,11 @@ public sealed partial class ManifestLoader
     {
         var loader = new ManifestLoader(filePath);
         var manifest = loader.ParseDocument(yaml);
-        if (loader.errors.Count > 0 || manifest is null)
-            throw new ManifestException(loader.errors);
+        // Registered before any error is reported: an error message may quote a substituted value.
         foreach (var secret in loader.secrets)
             SecretMasker.Register(secret);
+        if (loader.errors.Count > 0 || manifest is null)
+            throw new ManifestException(loader.errors);
         return manifest;
     }
 
@@ -182,6 +183,13 @@ public sealed partial class ManifestLoader
         foreach (var k in key)
             if (columns.Count > 0 && !columns.Any(c => c.Target == k))
                 Error(keyNode!.Start, $"entity '{name}': key column '{k}' is not one of its columns");
+        // 'uuid: key' is made from the business key: without one every row would get the same UUID,
+        // and a key column made that way would have no value when the key is computed.
+        foreach (var c in columns.Where(c => c.UuidFromKey))
+            if (key.Count == 0)
+                errors.Add(new ManifestError(file, c.Line, 1, $"column '{c.Target}': 'uuid: key' needs the entity's business 'key'"));
+            else if (key.Contains(c.Target))
+                errors.Add(new ManifestError(file, c.Line, 1, $"entity '{name}': key column '{c.Target}' cannot be 'uuid: key', which is made from the key"));
 
         if (name is null || table is null)
             return null;

@@ -16,7 +16,9 @@ public static class DeterministicUuid
 
     public static Guid Create(Guid ns, string name)
     {
-        Span<byte> input = stackalloc byte[16 + Encoding.UTF8.GetMaxByteCount(name.Length)];
+        // Keys are short, but a value can be any length: only small inputs go on the stack.
+        var size = 16 + Encoding.UTF8.GetMaxByteCount(name.Length);
+        Span<byte> input = size <= 512 ? stackalloc byte[size] : new byte[size];
         ns.TryWriteBytes(input, bigEndian: true, out _);
         var length = 16 + Encoding.UTF8.GetBytes(name, input[16..]);
         Span<byte> hash = stackalloc byte[20];

@@ -19,7 +19,10 @@ public static class ExpressionFunctions
     public static DateOnly? Date(string? value, string format = "yyyy-MM-dd") =>
         DateOnly.TryParseExact(value?.Trim(), format, CultureInfo.InvariantCulture, DateTimeStyles.None, out var d) ? d : null;
 
-    /// <summary>"jANE  o'neil" → "Jane O'Neil": words capitalised, runs of spaces folded.</summary>
+    /// <summary>
+    /// "jANE  mary-ann SMITH" → "Jane Mary-Ann Smith": words capitalised, runs of spaces folded.
+    /// A letter after an apostrophe stays lower case ("o'neil" → "O'neil", "it's" → "It's").
+    /// </summary>
     public static string? Title(string? value)
     {
         if (value is null)

@@ -60,7 +60,7 @@ public sealed class RowMapper
             for (var k = 0; k < keyColumns.Length; k++)
             {
                 var value = target[keyColumns[k]];
-                if (value is null || value is string s && s.Length == 0)
+                if (value is null || value is string s && string.IsNullOrWhiteSpace(s))
                 {
                     issues.Add(new ValidationIssue(Severity.Error, "key", steps[keyColumns[k]].Spec.Target, "business key value is empty"));
                     return null;
@@ -108,8 +108,12 @@ public sealed class RowMapper
                     issues.Add(new ValidationIssue(Severity.Error, "expr", Spec.Target, $"expression threw {ex.GetType().Name}: {ex.Message}"));
                     return false;
                 }
-                if (result is string text)
-                    return Convert(Spec.Trim ? text.Trim() : text, target, slot, issues);
+                // A null result is blank like an empty text: both get the column's default.
+                if (result is null or string)
+                {
+                    var text = (string?)result;
+                    return Convert(Spec.Trim ? text?.Trim() : text, target, slot, issues);
+                }
                 if (ValueConverter.TryConvert(Spec.Type, result, Spec.Format, out var value))
                 {
                     target[slot] = value;
