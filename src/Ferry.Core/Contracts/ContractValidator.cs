@@ -38,19 +38,30 @@ public sealed class ContractValidator
         return -1;
     }
 
-    /// <summary>Validates <paramref name="values"/>; uniqueness is recorded only for rows that pass.</summary>
+    /// <summary>
+    /// Checks every rule and adds an issue for each one broken. A <c>unique</c> value is compared with
+    /// those of rows accepted so far; it counts as seen only once <see cref="Accept"/> is called.
+    /// </summary>
     public void Validate(string?[] values, long line, List<ValidationIssue> issues)
     {
-        var before = issues.Count;
         foreach (var rule in rules)
-            if (!rule.IsUnique)
+        {
+            if (rule.IsUnique)
+                rule.CheckUnique(values, issues);
+            else
                 rule.Check(values, issues);
-        var rejected = false;
-        for (var i = before; i < issues.Count; i++)
-            rejected |= issues[i].RejectsRow;
+        }
+    }
+
+    /// <summary>
+    /// Records a row that passed validation and mapping, so that a later row repeating one of its
+    /// <c>unique</c> values is rejected. A rejected row reserves nothing: its corrected twin may load.
+    /// </summary>
+    public void Accept(string?[] values, long line)
+    {
         foreach (var rule in rules)
             if (rule.IsUnique)
-                rule.CheckUnique(values, line, record: !rejected, issues);
+                rule.Record(values, line);
     }
 
     private sealed class CompiledRule
@@ -142,20 +153,26 @@ public sealed class ContractValidator
             }
         }
 
-        public void CheckUnique(string?[] values, long line, bool record, List<ValidationIssue> issues)
+        public void CheckUnique(string?[] values, List<ValidationIssue> issues)
         {
             var value = values[index];
             if (string.IsNullOrWhiteSpace(value))
                 return;
-            // A 64-bit hash per distinct value keeps memory small; a collision between two different
-            // values is about one in 10^8 at two million values, and would reject a row, never lose it.
-            var hash = XxHash3.HashToUInt64(MemoryMarshalBytes(value));
-            if (seen!.TryGetValue(hash, out var first))
+            if (seen!.TryGetValue(Hash(value), out var first))
                 issues.Add(new ValidationIssue(spec.Severity, spec.Name, spec.Column,
                     spec.Message ?? $"'{value}' repeats the value of line {first.ToString(CultureInfo.InvariantCulture)}"));
-            else if (record)
-                seen[hash] = line;
         }
+
+        public void Record(string?[] values, long line)
+        {
+            var value = values[index];
+            if (!string.IsNullOrWhiteSpace(value))
+                seen!.TryAdd(Hash(value), line);
+        }
+
+        // A 64-bit hash per distinct value keeps memory small; a collision between two different
+        // values is about one in 10^8 at two million values, and would reject a row, never lose it.
+        private static ulong Hash(string value) => XxHash3.HashToUInt64(MemoryMarshalBytes(value));
 
         private static ReadOnlySpan<byte> MemoryMarshalBytes(string value) =>
             System.Runtime.InteropServices.MemoryMarshal.AsBytes(value.AsSpan());

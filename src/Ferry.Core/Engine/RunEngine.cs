@@ -234,6 +234,7 @@ public static class RunEngine
         {
             row.Key = key;
             row.Values = values;
+            plan.Validator.Accept(record.Values, record.Line);
         }
         return row;
     }

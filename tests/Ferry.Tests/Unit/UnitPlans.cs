@@ -34,6 +34,8 @@ internal static class UnitPlans
     {
         var issues = new List<ValidationIssue>();
         plan.Validator.Validate(values, line, issues);
+        if (!issues.Exists(i => i.RejectsRow))
+            plan.Validator.Accept(values, line);
         return issues;
     }
 
