@@ -15,9 +15,11 @@ internal static class RunCommand
         var entity = new Option<string?>("--entity") { Description = "Run only this entity" };
         var source = new Option<string?>("--source") { Description = "Read this file instead of the manifest's source (e.g. corrected rejects from 'ferry rejects export')" };
         var logJson = new Option<string?>("--log-json") { Description = "Also write JSON-lines events (run, entity, batch, rejected rows) to this file" };
+        var resume = new Option<bool>("--resume") { Description = "Resume the manifest's latest run if it failed (a run whose process died is resumed without this)" };
+        var restart = new Option<bool>("--restart") { Description = "Do not resume an interrupted run: mark it failed and start a new run" };
         var command = new Command("run", "Run a manifest: every row is landed, validated, mapped and loaded under the run ledger")
         {
-            manifestArg, dryRun, entity, source, logJson,
+            manifestArg, dryRun, entity, source, logJson, resume, restart,
         };
         command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
         {
@@ -27,7 +29,11 @@ internal static class RunCommand
                 DryRun = parse.GetValue(dryRun),
                 Entity = parse.GetValue(entity),
                 SourceOverride = parse.GetValue(source) is { } path ? Path.GetFullPath(path) : null,
+                Resume = parse.GetValue(resume),
+                Restart = parse.GetValue(restart),
             };
+            if (options.Resume && options.Restart)
+                throw new UsageException("--resume and --restart contradict each other; choose one");
             JsonLogObserver? log = null;
             if (parse.GetValue(logJson) is { } logPath)
                 log = JsonLogObserver.Open(logPath);

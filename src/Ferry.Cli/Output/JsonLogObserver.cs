@@ -27,10 +27,17 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
     }
 
     public void RunStarted(RunContext run) =>
-        Write(run, "run_started", null, null, new { dry_run = run.DryRun, entities = run.Entities.Select(e => e.Spec.Name) });
+        Write(run, run.Resumed ? "run_resumed" : "run_started", null, null, new { dry_run = run.DryRun, entities = run.Entities.Select(e => e.Spec.Name) });
 
-    public void EntityStarted(RunContext run, EntityPlan entity, string origin) =>
-        Write(run, "entity_started", entity.Spec.Name, null, new { source = origin, table = entity.Spec.Table, mode = entity.Spec.Mode.ToString().ToLowerInvariant() });
+    public void EntityStarted(RunContext run, EntityPlan entity, string origin, Targets.EntityCheckpoint? resumedFrom) =>
+        Write(run, "entity_started", entity.Spec.Name, null, new
+        {
+            source = origin,
+            table = entity.Spec.Table,
+            mode = entity.Spec.Mode.ToString().ToLowerInvariant(),
+            resume_after_line = resumedFrom?.LastLine,
+            resume_after_batch = resumedFrom?.LastBatch,
+        });
 
     public void RowRejected(RunContext run, EntityPlan entity, int batch, BatchRow row, string origin) =>
         Write(run, "row_rejected", entity.Spec.Name, batch, new

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ferry.Engine;
+using Ferry.Targets;
 using Spectre.Console;
 
 namespace Ferry.Cli.Output;
@@ -35,17 +36,22 @@ internal sealed class ProgressObserver(CliConsole console) : IRunObserver
 
     public void RunStarted(RunContext run)
     {
-        var what = run.DryRun ? "dry run (nothing will be written)" : $"run {run.RunId}";
+        var what = run.DryRun ? "dry run (nothing will be written)" : run.Resumed ? $"run {run.RunId} resumed" : $"run {run.RunId} started";
         if (context is null)
-            console.Output.WriteLine($"{what} started, correlation id {run.CorrelationId}");
+            console.Output.WriteLine($"{what}, correlation id {run.CorrelationId}");
+        else if (run.Resumed)
+            console.Ansi.MarkupLine($"[yellow]{what}[/]");
     }
 
-    public void EntityStarted(RunContext run, EntityPlan entity, string origin)
+    public void EntityStarted(RunContext run, EntityPlan entity, string origin, EntityCheckpoint? resumedFrom)
     {
         var task = context?.AddTask(Markup.Escape(entity.Spec.Name), maxValue: 100);
         entities[entity.Spec.Name] = (task, Stopwatch.StartNew());
+        var from = resumedFrom is null ? "" : $", resuming after line {resumedFrom.LastLine} (batch {resumedFrom.LastBatch})";
         if (context is null)
-            console.Output.WriteLine($"{entity.Spec.Name}: reading {origin}");
+            console.Output.WriteLine($"{entity.Spec.Name}: reading {origin}{from}");
+        else if (from.Length > 0)
+            console.Ansi.WriteLine($"{entity.Spec.Name}{from}");
     }
 
     public void RowRejected(RunContext run, EntityPlan entity, int batch, BatchRow row, string origin) { }

@@ -12,7 +12,7 @@ internal sealed class RunSummaryObserver : IRunObserver
     private long rejected;
 
     public void RunStarted(RunContext run) { }
-    public void EntityStarted(RunContext run, EntityPlan entity, string origin) { }
+    public void EntityStarted(RunContext run, EntityPlan entity, string origin, Targets.EntityCheckpoint? resumedFrom) { }
     public void BatchCommitted(RunContext run, EntityPlan entity, int batch, EntityCounts batchCounts, EntityCounts totals, double? progress) { }
     public void EntityFinished(RunContext run, EntityPlan entity, EntityCounts totals) { }
     public void RunFinished(RunContext run, RunResult result) { }
@@ -45,7 +45,7 @@ internal sealed class RunSummaryObserver : IRunObserver
         }
         var seconds = (result.FinishedAt - result.StartedAt).TotalSeconds;
         var outcome = result.Status.ToString().ToLowerInvariant();
-        var what = result.DryRun ? "dry run (nothing was written)" : $"run {result.RunId}";
+        var what = result.DryRun ? "dry run (nothing was written)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
         console.Ansi.WriteLine($"{what}: {outcome} in {seconds:F1} s");
         if (result.Error is not null)
             console.Error.WriteLine($"error: {SecretMasker.Scrub(result.Error)}");

@@ -18,10 +18,17 @@ public sealed record RunOptions
 
     /// <summary>Read this file instead of the manifest's source (a corrected rejects export, say).</summary>
     public string? SourceOverride { get; init; }
+
+    /// <summary>Also resume the manifest's latest run if it failed (a run whose process died is always resumed).</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Never resume: an interrupted run is marked failed and a new run starts from the first row.</summary>
+    public bool Restart { get; init; }
 }
 
 public sealed record RunResult(
     long RunId,
+    bool Resumed,
     RunStatus Status,
     bool DryRun,
     DateTime StartedAt,
@@ -93,17 +100,20 @@ public static class RunEngine
         await using (target.ConfigureAwait(false))
         {
             var sourceName = options.SourceOverride ?? manifest.Source.Path;
-            long runId;
+            RunBegin begin;
             try
             {
-                runId = await target.BeginRunAsync(new RunStart(manifest.FilePath, manifest.Name, sourceName, options.DryRun, correlation), cancellationToken).ConfigureAwait(false);
+                var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
+                    options.DryRun, correlation, options.Resume, options.Restart);
+                begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
                 await source.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
-            var context = new RunContext(options.DryRun ? 0 : runId, correlation, options.DryRun, plans);
+            var runId = begin.RunId;
+            var context = new RunContext(options.DryRun ? 0 : runId, correlation, options.DryRun, plans, begin.Resumed);
             observer.RunStarted(context);
             string? error = null;
             var failed = false;
@@ -115,11 +125,18 @@ public static class RunEngine
                     if (!first)
                         source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
                     first = false;
+                    var checkpoint = begin.Checkpoints.GetValueOrDefault(plan.Spec.Name);
+                    if (checkpoint is not null)
+                        totals[plan.Spec.Name].Add(checkpoint.Counts);
                     await using (source.ConfigureAwait(false))
-                        await RunEntityAsync(context, runId, plan, source, target, totals[plan.Spec.Name], observer, cancellationToken).ConfigureAwait(false);
+                    {
+                        if (checkpoint is { Completed: true })
+                            continue;
+                        await RunEntityAsync(context, runId, plan, checkpoint, source, target, totals[plan.Spec.Name], observer, cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
-            catch (Exception ex) when (ex is SourceException or TargetException or FatalRowException or Microsoft.Data.Sqlite.SqliteException or IOException)
+            catch (Exception ex) when (ex is SourceException or TargetException or FatalRowException or System.Data.Common.DbException or IOException)
             {
                 failed = true;
                 error = SecretMasker.Scrub(ex.Message);
@@ -133,10 +150,19 @@ public static class RunEngine
                 : totals.Values.Any(t => t.Rejected > 0) ? RunStatus.Partial
                 : RunStatus.Succeeded;
             await target.FinishRunAsync(runId, status, error, CancellationToken.None).ConfigureAwait(false);
-            var result = new RunResult(context.RunId, status, options.DryRun, started, DateTime.UtcNow, totals, error);
+            var result = new RunResult(context.RunId, begin.Resumed, status, options.DryRun, started, DateTime.UtcNow, totals, error);
             observer.RunFinished(context, result);
             return result;
         }
+    }
+
+    /// <summary>Size and modification time of the file a run reads: a run resumes only on the same input.</summary>
+    private static string Fingerprint(MigrationManifest manifest, string? sourceOverride)
+    {
+        var file = new FileInfo(Path.GetFullPath(Path.Combine(manifest.Directory, sourceOverride ?? manifest.Source.Path)));
+        return file.Exists
+            ? string.Create(CultureInfo.InvariantCulture, $"{file.Length}:{file.LastWriteTimeUtc:O}")
+            : "";
     }
 
     /// <summary>
@@ -144,18 +170,18 @@ public static class RunEngine
     /// loaded, so the two cores share the work. At most three batches are in memory at once: one
     /// being read, one waiting, one being loaded.
     /// </summary>
-    private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, ISourceReader source, ITarget target,
-        EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
+    private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, EntityCheckpoint? checkpoint, ISourceReader source,
+        ITarget target, EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
     {
-        observer.EntityStarted(run, plan, source.Origin);
+        observer.EntityStarted(run, plan, source.Origin, checkpoint);
         var columns = source.Columns;
-        await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
+        await using var loader = await target.BeginEntityAsync(runId, plan, checkpoint, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var reading = Task.Run(() => ReadBatchesAsync(plan, source, batches.Writer, stop.Token), stop.Token);
+        var reading = Task.Run(() => ReadBatchesAsync(plan, source, checkpoint?.LastLine ?? 0, batches.Writer, stop.Token), stop.Token);
         try
         {
-            var number = 0;
+            var number = checkpoint?.LastBatch ?? 0;
             await foreach (var rows in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
             {
                 number++;
@@ -190,7 +216,9 @@ public static class RunEngine
         observer.EntityFinished(run, plan, totals);
     }
 
-    private static async Task ReadBatchesAsync(EntityPlan plan, ISourceReader source, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
+    /// <param name="resumeAfter">The last source line an interrupted attempt committed: rows up to it are
+    /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
+    private static async Task ReadBatchesAsync(EntityPlan plan, ISourceReader source, long resumeAfter, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
     {
         var corrects = source.Columns.ToList().IndexOf(CorrectsColumn);
         var batchSize = plan.Spec.BatchSize;
@@ -200,7 +228,11 @@ public static class RunEngine
             {
                 var rows = new List<BatchRow>(batchSize);
                 while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
-                    rows.Add(Prepare(plan, record, corrects));
+                {
+                    var row = Prepare(plan, record, corrects);
+                    if (record.Line > resumeAfter)
+                        rows.Add(row);
+                }
                 if (rows.Count == 0)
                     break;
                 await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);

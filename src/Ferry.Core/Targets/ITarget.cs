@@ -8,11 +8,17 @@ namespace Ferry.Targets;
 /// </summary>
 public interface ITarget : IAsyncDisposable
 {
-    /// <summary>Creates the ledger if needed and records a new run; returns its id.</summary>
-    Task<long> BeginRunAsync(RunStart start, CancellationToken cancellationToken);
+    /// <summary>
+    /// Creates the ledger if needed, then either resumes this manifest's interrupted run (one whose
+    /// process died, or with <see cref="RunStart.Resume"/> one that failed) or records a new run.
+    /// </summary>
+    Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken);
 
-    /// <summary>Creates or checks the entity's table and staging table, and readies its loader.</summary>
-    Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, CancellationToken cancellationToken);
+    /// <summary>
+    /// Creates or checks the entity's table and staging table, and readies its loader. With a
+    /// checkpoint, rows a crashed attempt landed but never loaded are cleared from staging.
+    /// </summary>
+    Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken);
 
     Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken);
 }
@@ -27,4 +33,13 @@ public interface IEntityLoader : IAsyncDisposable
     Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken);
 }
 
-public sealed record RunStart(string Manifest, string? Name, string Source, bool DryRun, string CorrelationId);
+/// <param name="SourceFingerprint">Size and modification time of the source: a run resumes only on the same input.</param>
+/// <param name="Resume">Also resume the manifest's latest run when it failed (a dead process's run is always resumed).</param>
+/// <param name="Restart">Never resume: mark an interrupted run failed and start afresh.</param>
+public sealed record RunStart(string Manifest, string? Name, string Source, string SourceFingerprint, bool DryRun, string CorrelationId, bool Resume, bool Restart);
+
+/// <summary>The run the target opened: a new one, or an interrupted one with each entity's checkpoint.</summary>
+public sealed record RunBegin(long RunId, bool Resumed, IReadOnlyDictionary<string, EntityCheckpoint> Checkpoints);
+
+/// <summary>Where an entity of an interrupted run stands: its last committed batch and the counts so far.</summary>
+public sealed record EntityCheckpoint(int LastBatch, long LastLine, EntityCounts Counts, bool Completed);

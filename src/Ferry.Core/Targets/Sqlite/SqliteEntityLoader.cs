@@ -65,11 +65,11 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 lookupMany = Statement($"SELECT {selectList} FROM {Quote(table)} WHERE {Col(keyColumns[0])} IN ({Params(LookupChunk)})");
         }
         batchInsert = Statement("""
-            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, committed_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
             """);
         entityUpdate = Statement("""
-            UPDATE ferry_run_entities SET rows_read = ?1, inserted = ?2, updated = ?3, unchanged = ?4, rejected = ?5, warnings = ?6
+            UPDATE ferry_run_entities SET rows_read = ?1, inserted = ?2, updated = ?3, unchanged = ?4, rejected = ?5, warnings = ?6, completed_at = ?9
             WHERE run_id = ?7 AND entity = ?8
             """);
     }
@@ -78,10 +78,14 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     {
         var connection = target.Connection;
         await EnsureTableAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        await SqliteTarget.ExecuteAsync(connection, SqliteLedgerSchema.CreateStaging(SqliteLedgerSchema.StagingTable(plan.Spec.Name)), cancellationToken).ConfigureAwait(false);
+        var staging = SqliteLedgerSchema.StagingTable(plan.Spec.Name);
+        await SqliteTarget.ExecuteAsync(connection, SqliteLedgerSchema.CreateStaging(staging), cancellationToken).ConfigureAwait(false);
         var loader = new SqliteEntityLoader(connection, runId, plan);
-        using (var register = new SqliteStatement(connection, "INSERT INTO ferry_run_entities (run_id, entity, target, mode) VALUES (?1, ?2, ?3, ?4)"))
+        using (var register = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_entities (run_id, entity, target, mode) VALUES (?1, ?2, ?3, ?4)"))
             Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant());
+        // Rows an interrupted attempt landed but never loaded: their batch is read again from the source.
+        using (var clear = new SqliteStatement(connection, $"DELETE FROM {Quote(staging)} WHERE run_id = ?1 AND status = 'pending'"))
+            Run(clear, runId);
         if (plan.Spec.Mode == LoadMode.Replace || dryRun)
         {
             await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_entity", cancellationToken).ConfigureAwait(false);
@@ -169,7 +173,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             else
                 StageRejected(batch);
             Run(batchInsert, runId, plan.Spec.Name, batch.Number, batch.FirstLine, batch.LastLine,
-                counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, SqliteTarget.Now());
+                counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_batch", cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -343,7 +347,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
 
     public async Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken)
     {
-        Run(entityUpdate, totals.RowsRead, totals.Inserted, totals.Updated, totals.Unchanged, totals.Rejected, totals.Warnings, runId, plan.Spec.Name);
+        Run(entityUpdate, totals.RowsRead, totals.Inserted, totals.Updated, totals.Unchanged, totals.Rejected, totals.Warnings, runId, plan.Spec.Name, SqliteTarget.Now());
         if (entityOpen)
         {
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_entity", cancellationToken).ConfigureAwait(false);

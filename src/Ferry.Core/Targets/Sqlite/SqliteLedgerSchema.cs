@@ -18,7 +18,8 @@ internal static class SqliteLedgerSchema
             status         TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'partial', 'failed')),
             error          TEXT,
             host           TEXT,
-            pid            INTEGER
+            pid            INTEGER,
+            source_fingerprint TEXT
         );
         CREATE TABLE IF NOT EXISTS ferry_run_entities (
             run_id     INTEGER NOT NULL REFERENCES ferry_runs(run_id),
@@ -31,6 +32,7 @@ internal static class SqliteLedgerSchema
             unchanged  INTEGER NOT NULL DEFAULT 0,
             rejected   INTEGER NOT NULL DEFAULT 0,
             warnings   INTEGER NOT NULL DEFAULT 0,
+            completed_at TEXT,
             PRIMARY KEY (run_id, entity)
         );
         CREATE TABLE IF NOT EXISTS ferry_batches (
@@ -44,6 +46,7 @@ internal static class SqliteLedgerSchema
             updated      INTEGER NOT NULL,
             unchanged    INTEGER NOT NULL,
             rejected     INTEGER NOT NULL,
+            warnings     INTEGER NOT NULL,
             committed_at TEXT NOT NULL,
             PRIMARY KEY (run_id, entity, batch_no)
         );

@@ -123,10 +123,38 @@ public sealed class SqliteTarget : ITarget
         }
     }
 
-    public async Task<long> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
+    public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
     {
         await ExecuteAsync(connection, SqliteLedgerSchema.Create, cancellationToken).ConfigureAwait(false);
-        // We hold the run lock, so a run still marked running belongs to a process that died.
+        // We hold the run lock, so a run of this manifest still marked running belongs to a process that died.
+        long? interrupted = null;
+        string? fingerprint = null;
+        await using (var latest = connection.CreateCommand())
+        {
+            latest.CommandText = "SELECT run_id, status, source_fingerprint FROM ferry_runs WHERE manifest = $manifest ORDER BY run_id DESC LIMIT 1";
+            latest.Parameters.AddWithValue("$manifest", start.Manifest);
+            await using var reader = await latest.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                && (reader.GetString(1) == "running" || start.Resume && reader.GetString(1) == "failed"))
+            {
+                interrupted = reader.GetInt64(0);
+                fingerprint = reader.IsDBNull(2) ? null : reader.GetString(2);
+            }
+        }
+        if (interrupted is { } id && !start.Restart && !start.DryRun)
+        {
+            if (fingerprint != start.SourceFingerprint)
+                throw new TargetException($"run {id} was interrupted, but its source has changed since; it cannot be resumed. Run again with --restart to start a new run");
+            await using (var resume = connection.CreateCommand())
+            {
+                resume.CommandText = "UPDATE ferry_runs SET status = 'running', finished_at = NULL, error = NULL, correlation_id = $correlation, pid = $pid WHERE run_id = $run";
+                resume.Parameters.AddWithValue("$correlation", start.CorrelationId);
+                resume.Parameters.AddWithValue("$pid", Environment.ProcessId);
+                resume.Parameters.AddWithValue("$run", id);
+                await resume.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            return new RunBegin(id, true, await CheckpointsAsync(id, cancellationToken).ConfigureAwait(false));
+        }
         await using (var stale = connection.CreateCommand())
         {
             stale.CommandText = "UPDATE ferry_runs SET status = 'failed', finished_at = $now, error = 'the process ended before the run finished' WHERE status = 'running'";
@@ -135,8 +163,8 @@ public sealed class SqliteTarget : ITarget
         }
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            INSERT INTO ferry_runs (name, manifest, source, correlation_id, started_at, status, host, pid)
-            VALUES ($name, $manifest, $source, $correlation, $now, 'running', $host, $pid)
+            INSERT INTO ferry_runs (name, manifest, source, correlation_id, started_at, status, host, pid, source_fingerprint)
+            VALUES ($name, $manifest, $source, $correlation, $now, 'running', $host, $pid, $fingerprint)
             RETURNING run_id
             """;
         command.Parameters.AddWithValue("$name", (object?)start.Name ?? DBNull.Value);
@@ -146,10 +174,38 @@ public sealed class SqliteTarget : ITarget
         command.Parameters.AddWithValue("$now", Now());
         command.Parameters.AddWithValue("$host", Environment.MachineName);
         command.Parameters.AddWithValue("$pid", Environment.ProcessId);
-        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        command.Parameters.AddWithValue("$fingerprint", start.SourceFingerprint);
+        var runId = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        return new RunBegin(runId, false, new Dictionary<string, EntityCheckpoint>());
     }
 
-    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, CancellationToken cancellationToken) =>
+    /// <summary>Each entity's last committed batch and the counts of all its committed batches.</summary>
+    private async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(long runId, CancellationToken cancellationToken)
+    {
+        var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
+                   sum(b.unchanged), sum(b.rejected), sum(b.warnings), e.completed_at IS NOT NULL
+            FROM ferry_batches b LEFT JOIN ferry_run_entities e ON e.run_id = b.run_id AND e.entity = b.entity
+            WHERE b.run_id = $run GROUP BY b.entity
+            """;
+        command.Parameters.AddWithValue("$run", runId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), new EntityCounts
+            {
+                RowsRead = reader.GetInt64(3),
+                Inserted = reader.GetInt64(4),
+                Updated = reader.GetInt64(5),
+                Unchanged = reader.GetInt64(6),
+                Rejected = reader.GetInt64(7),
+                Warnings = reader.GetInt64(8),
+            }, reader.GetBoolean(9));
+        return checkpoints;
+    }
+
+    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken) =>
         await SqliteEntityLoader.CreateAsync(this, runId, plan, dryRun, cancellationToken).ConfigureAwait(false);
 
     public async Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken)
