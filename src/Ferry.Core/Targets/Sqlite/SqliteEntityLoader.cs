@@ -26,7 +26,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly int[] keyColumns;
     private readonly int[] otherColumns;
     private readonly List<SqliteCommand> commands = [];
-    private readonly SqliteCommand stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityUpdate;
+    private readonly SqliteCommand stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityAdd, entityUpdate;
     private readonly SqliteCommand? update, lookupOne, lookupMany;
     private bool entityOpen;
 
@@ -65,6 +65,13 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, committed_at)
             VALUES ($run, $entity, $batch, $first, $last, $read, $ins, $upd, $unch, $rej, $now)
             """, "$run", "$entity", "$batch", "$first", "$last", "$read", "$ins", "$upd", "$unch", "$rej", "$now");
+        // Each batch adds its counts in its own transaction, so a run that stops part-way (a fatal
+        // row, a crash) still records exactly what it committed.
+        entityAdd = Command("""
+            UPDATE ferry_run_entities SET rows_read = rows_read + $read, inserted = inserted + $ins, updated = updated + $upd,
+                unchanged = unchanged + $unch, rejected = rejected + $rej, warnings = warnings + $warn
+            WHERE run_id = $run AND entity = $entity
+            """, "$read", "$ins", "$upd", "$unch", "$rej", "$warn", "$run", "$entity");
         entityUpdate = Command("""
             UPDATE ferry_run_entities SET rows_read = $read, inserted = $ins, updated = $upd, unchanged = $unch, rejected = $rej, warnings = $warn
             WHERE run_id = $run AND entity = $entity
@@ -172,6 +179,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 await StageRejectedAsync(batch, cancellationToken).ConfigureAwait(false);
             await RunAsync(batchInsert, cancellationToken, runId, plan.Spec.Name, batch.Number, batch.FirstLine, batch.LastLine,
                 counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, SqliteTarget.Now()).ConfigureAwait(false);
+            await RunAsync(entityAdd, cancellationToken, counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings,
+                runId, plan.Spec.Name).ConfigureAwait(false);
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_batch", cancellationToken).ConfigureAwait(false);
         }
         catch
