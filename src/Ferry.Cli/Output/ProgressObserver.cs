@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ferry.Diagnostics;
 using Ferry.Engine;
 using Spectre.Console;
 
@@ -45,7 +46,7 @@ internal sealed class ProgressObserver(CliConsole console) : IRunObserver
         var task = context?.AddTask(Markup.Escape(entity.Spec.Name), maxValue: 100);
         entities[entity.Spec.Name] = (task, Stopwatch.StartNew());
         if (context is null)
-            console.Output.WriteLine($"{entity.Spec.Name}: reading {origin}");
+            console.Output.WriteLine($"{entity.Spec.Name}: reading {SecretMasker.Scrub(origin)}");
     }
 
     public void RowRejected(RunContext run, EntityPlan entity, int batch, BatchRow row, string origin) { }
