@@ -80,7 +80,8 @@ internal static class LedgerCommands
                     line = r.Line,
                     business_key = r.BusinessKey,
                     raw = r.Raw.ToDictionary(p => p.Key, p => p.Value),
-                    errors = r.Errors,
+                    // The same lower-case fields as the staging table's errors and the JSON log.
+                    errors = r.Errors.Select(e => new { severity = e.Severity, rule = e.Rule, column = e.Column, message = SecretMasker.Scrub(e.Message) }),
                 }), Json)).ConfigureAwait(false);
                 return ExitCodes.Succeeded;
             }

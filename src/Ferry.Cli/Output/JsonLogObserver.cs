@@ -80,7 +80,8 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
             line["batch"] = batch;
         foreach (var property in JsonSerializer.SerializeToElement(details).EnumerateObject())
             line[property.Name] = property.Value;
-        writer.WriteLine(JsonSerializer.Serialize(line));
+        // Every value (a source name, a message) passes the masker, not only the messages.
+        writer.WriteLine(SecretMasker.Scrub(JsonSerializer.Serialize(line)));
     }
 
     public void Dispose() => writer.Dispose();

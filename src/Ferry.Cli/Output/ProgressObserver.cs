@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ferry.Diagnostics;
 using Ferry.Engine;
 using Ferry.Targets;
 using Spectre.Console;
@@ -49,7 +50,7 @@ internal sealed class ProgressObserver(CliConsole console) : IRunObserver
         entities[entity.Spec.Name] = (task, Stopwatch.StartNew());
         var from = resumedFrom is null ? "" : $", resuming after line {resumedFrom.LastLine} (batch {resumedFrom.LastBatch})";
         if (context is null)
-            console.Output.WriteLine($"{entity.Spec.Name}: reading {origin}{from}");
+            console.Output.WriteLine($"{entity.Spec.Name}: reading {SecretMasker.Scrub(origin)}{from}");
         else if (from.Length > 0)
             console.Ansi.WriteLine($"{entity.Spec.Name}{from}");
     }

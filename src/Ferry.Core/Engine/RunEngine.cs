@@ -58,7 +58,7 @@ public static class RunEngine
         if (SqliteTarget.DatabasePath(manifest) is { } path && File.Exists(path))
             await (await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
         else if (SqliteTarget.DatabasePath(manifest) is { } missing && !Directory.Exists(Path.GetDirectoryName(missing)))
-            throw new TargetException($"cannot create the SQLite target {Path.GetFileName(missing)}: folder {Path.GetDirectoryName(missing)} does not exist");
+            throw SqliteTarget.MissingFolder(manifest, missing, "create");
         return plans;
     }
 

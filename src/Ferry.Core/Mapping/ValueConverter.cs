@@ -11,6 +11,13 @@ public static class ValueConverter
     private static readonly string[] DateTimeFormats =
         ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-dd HH:mm:ss.FFFFFFF", "yyyy-MM-ddTHH:mm:ss.FFFFFFF", "yyyy-MM-ddTHH:mm:ss.FFFFFFFK", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"];
 
+    /// <summary>
+    /// A sign, digits and a decimal point. No thousands separators: .NET does not check their
+    /// grouping, so "12,50" (a decimal comma) would silently read as 1250.
+    /// </summary>
+    private const NumberStyles DecimalStyle =
+        NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint;
+
     public static string Describe(ValueType type, string? format) => format is null
         ? type.ToString().ToLowerInvariant()
         : $"{type.ToString().ToLowerInvariant()} ({format})";
@@ -27,7 +34,7 @@ public static class ValueConverter
             case ValueType.Int when long.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, inv, out var l):
                 value = l;
                 return true;
-            case ValueType.Decimal when decimal.TryParse(text, NumberStyles.Number, inv, out var m):
+            case ValueType.Decimal when decimal.TryParse(text, DecimalStyle, inv, out var m):
                 value = m;
                 return true;
             case ValueType.Real when double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d):

@@ -34,7 +34,8 @@ public class ContractValidatorTests
     [InlineData("int", null, "-7", null)]
     [InlineData("int", null, "1.5", "'1.5' is not a valid int")]
     [InlineData("int", null, "12abc", "'12abc' is not a valid int")]
-    [InlineData("decimal", null, "1,234.50", null)]
+    [InlineData("decimal", null, "1234.50", null)]
+    [InlineData("decimal", null, "1,234.50", "'1,234.50' is not a valid decimal")] // a comma may be a thousands or a decimal separator: refuse to guess
     [InlineData("decimal", null, "-0.25", null)]
     [InlineData("decimal", null, "1.2.3", "'1.2.3' is not a valid decimal")]
     [InlineData("date", null, "2024-02-29", null)]

@@ -26,7 +26,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly string table;
     private readonly int[] keyColumns;
     private readonly List<IDisposable> statements = [];
-    private readonly SqliteStatement stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityUpdate;
+    private readonly SqliteStatement stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityAdd, entityComplete;
     private readonly SqliteStatement? update, lookupOne, lookupMany;
     private readonly ArrayBufferWriter<byte> rawBuffer = new(1024);
     private readonly Utf8JsonWriter rawWriter;
@@ -68,10 +68,14 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
             """);
-        entityUpdate = Statement("""
-            UPDATE ferry_run_entities SET rows_read = ?1, inserted = ?2, updated = ?3, unchanged = ?4, rejected = ?5, warnings = ?6, completed_at = ?9
+        // Each batch adds its counts in its own transaction, so a run that stops part-way (a fatal
+        // row, a crash) still records exactly what it committed.
+        entityAdd = Statement("""
+            UPDATE ferry_run_entities SET rows_read = rows_read + ?1, inserted = inserted + ?2, updated = updated + ?3,
+                unchanged = unchanged + ?4, rejected = rejected + ?5, warnings = warnings + ?6
             WHERE run_id = ?7 AND entity = ?8
             """);
+        entityComplete = Statement("UPDATE ferry_run_entities SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3");
     }
 
     public static async Task<SqliteEntityLoader> CreateAsync(SqliteTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -174,6 +178,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 StageRejected(batch);
             Run(batchInsert, runId, plan.Spec.Name, batch.Number, batch.FirstLine, batch.LastLine,
                 counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
+            Run(entityAdd, counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, runId, plan.Spec.Name);
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_batch", cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -347,7 +352,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
 
     public async Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken)
     {
-        Run(entityUpdate, totals.RowsRead, totals.Inserted, totals.Updated, totals.Unchanged, totals.Rejected, totals.Warnings, runId, plan.Spec.Name, SqliteTarget.Now());
+        Run(entityComplete, SqliteTarget.Now(), runId, plan.Spec.Name);
         if (entityOpen)
         {
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_entity", cancellationToken).ConfigureAwait(false);

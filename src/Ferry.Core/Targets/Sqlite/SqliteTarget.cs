@@ -34,7 +34,7 @@ public sealed class SqliteTarget : ITarget
         var path = DatabasePath(manifest);
         FileStream? runLock = null;
         if (!dryRun && path is not null)
-            runLock = AcquireRunLock(path);
+            runLock = AcquireRunLock(manifest, path);
         try
         {
             var connection = dryRun && path is not null && !File.Exists(path)
@@ -60,7 +60,7 @@ public sealed class SqliteTarget : ITarget
     {
         var path = DatabasePath(manifest);
         if (path is not null && !File.Exists(path))
-            throw new TargetException($"the target database {Path.GetFileName(path)} does not exist yet: no run has written to it");
+            throw new TargetException($"the target database {Describe(manifest, path)} does not exist yet: no run has written to it");
         var connection = new SqliteConnection(ConnectionString(manifest, write ? SqliteOpenMode.ReadWrite : SqliteOpenMode.ReadOnly));
         await OpenAsync(connection, manifest, cancellationToken).ConfigureAwait(false);
         return connection;
@@ -103,23 +103,46 @@ public sealed class SqliteTarget : ITarget
         catch (SqliteException ex)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
-            var where = DatabasePath(manifest) is { } path ? Path.GetFileName(path) : "in-memory database";
+            var where = DatabasePath(manifest) is { } path ? Describe(manifest, path) : "in-memory database";
             throw new TargetException($"cannot open the SQLite target {where}: {SecretMasker.Scrub(ex.Message)}", ex);
         }
     }
 
-    private static FileStream AcquireRunLock(string databasePath)
+    /// <summary>
+    /// How messages name the database file: by its name, or not at all when its location came from
+    /// a secret. The masker hides a secret only where its whole value appears, and a file or folder
+    /// name is only part of it.
+    /// </summary>
+    public static string Describe(MigrationManifest manifest, string databasePath) =>
+        LocationIsSecret(manifest) ? "(location hidden: it comes from a secret)" : Path.GetFileName(databasePath);
+
+    /// <summary>The error for a database whose folder does not exist.</summary>
+    public static TargetException MissingFolder(MigrationManifest manifest, string databasePath, string verb) =>
+        new(LocationIsSecret(manifest)
+            ? $"cannot {verb} the SQLite target {Describe(manifest, databasePath)}: its folder does not exist"
+            : $"cannot {verb} the SQLite target {Path.GetFileName(databasePath)}: folder {Path.GetDirectoryName(databasePath)} does not exist");
+
+    private static bool LocationIsSecret(MigrationManifest manifest)
+    {
+        var connection = manifest.Target.Connection;
+        if (connection.Secrets.Count == 0)
+            return false;
+        var source = new SqliteConnectionStringBuilder(connection.Reveal()).DataSource;
+        return connection.Secrets.Any(secret => secret.Length > 0 && source.Contains(secret, StringComparison.Ordinal));
+    }
+
+    private static FileStream AcquireRunLock(MigrationManifest manifest, string databasePath)
     {
         var directory = Path.GetDirectoryName(databasePath)!;
         if (!Directory.Exists(directory))
-            throw new TargetException($"cannot open the SQLite target {Path.GetFileName(databasePath)}: folder {directory} does not exist");
+            throw MissingFolder(manifest, databasePath, "open");
         try
         {
             return new FileStream(databasePath + ".ferry-lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
         }
         catch (IOException ex)
         {
-            throw new TargetException($"another ferry run is loading {Path.GetFileName(databasePath)} right now; wait for it to finish", ex);
+            throw new TargetException($"another ferry run is loading {Describe(manifest, databasePath)} right now; wait for it to finish", ex);
         }
     }
 
@@ -168,8 +191,9 @@ public sealed class SqliteTarget : ITarget
             RETURNING run_id
             """;
         command.Parameters.AddWithValue("$name", (object?)start.Name ?? DBNull.Value);
-        command.Parameters.AddWithValue("$manifest", start.Manifest);
-        command.Parameters.AddWithValue("$source", start.Source);
+        // A path may hold a substituted secret (path: ${INBOX}/requests.csv): the ledger keeps it masked.
+        command.Parameters.AddWithValue("$manifest", SecretMasker.Scrub(start.Manifest));
+        command.Parameters.AddWithValue("$source", SecretMasker.Scrub(start.Source));
         command.Parameters.AddWithValue("$correlation", start.CorrelationId);
         command.Parameters.AddWithValue("$now", Now());
         command.Parameters.AddWithValue("$host", Environment.MachineName);
