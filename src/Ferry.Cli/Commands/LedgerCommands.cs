@@ -101,7 +101,7 @@ internal static class LedgerCommands
         var run = new Option<long?>("--run") { Description = "The run (default: the newest)" };
         var entity = new Option<string?>("--entity") { Description = "Only this entity" };
         var output = new Option<string>("--out") { Description = "The CSV file to write", Required = true };
-        var command = new Command("export", "Write rejected rows to CSV: their source columns, then _ferry_stage_id, _ferry_line and _ferry_errors")
+        var command = new Command("export", "Write rejected rows to CSV: their source columns, then _ferry_entity, _ferry_stage_id, _ferry_line and _ferry_errors")
         {
             manifestArg, run, entity, output,
         };
@@ -112,11 +112,12 @@ internal static class LedgerCommands
             var columns = rejects.SelectMany(r => r.Raw.Select(p => p.Key)).Distinct().ToList();
             await using (var writer = new StreamWriter(path, append: false, new UTF8Encoding(false)))
             {
-                await writer.WriteLineAsync(string.Join(',', columns.Append("_ferry_stage_id").Append("_ferry_line").Append("_ferry_errors").Select(Csv))).ConfigureAwait(false);
+                await writer.WriteLineAsync(string.Join(',', columns.Append("_ferry_entity").Append("_ferry_stage_id").Append("_ferry_line").Append("_ferry_errors").Select(Csv))).ConfigureAwait(false);
                 foreach (var r in rejects)
                 {
                     var raw = r.Raw.ToDictionary(p => p.Key, p => p.Value);
                     var fields = columns.Select(c => raw.GetValueOrDefault(c))
+                        .Append(r.Entity)
                         .Append(r.StageId.ToString(System.Globalization.CultureInfo.InvariantCulture))
                         .Append(r.Line.ToString(System.Globalization.CultureInfo.InvariantCulture))
                         .Append(string.Join("; ", r.Errors.Select(Describe)));

@@ -48,6 +48,7 @@ public static class RunEngine
     /// <summary>Source columns with this prefix are Ferry's own (from a rejects export), not data.</summary>
     public const string ReservedPrefix = "_ferry_";
     private const string CorrectsColumn = ReservedPrefix + "stage_id";
+    private const string CorrectsEntityColumn = ReservedPrefix + "entity";
 
     /// <summary>Parses, binds and compiles everything, opening the source and target, but moves no data.</summary>
     public static async Task<IReadOnlyList<EntityPlan>> CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
@@ -220,7 +221,9 @@ public static class RunEngine
     /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
     private static async Task ReadBatchesAsync(EntityPlan plan, ISourceReader source, long resumeAfter, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
     {
-        var corrects = source.Columns.ToList().IndexOf(CorrectsColumn);
+        var columns = source.Columns.ToList();
+        var corrects = columns.IndexOf(CorrectsColumn);
+        var correctsEntity = columns.IndexOf(CorrectsEntityColumn);
         var batchSize = plan.Spec.BatchSize;
         try
         {
@@ -229,7 +232,8 @@ public static class RunEngine
                 var rows = new List<BatchRow>(batchSize);
                 while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
                 {
-                    var row = Prepare(plan, record, corrects);
+                    // A stage id names a row of one entity's staging table: it corrects only that entity's row.
+                    var row = Prepare(plan, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
                     if (record.Line > resumeAfter)
                         rows.Add(row);
                 }

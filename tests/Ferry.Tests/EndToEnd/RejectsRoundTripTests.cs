@@ -7,7 +7,7 @@ namespace Ferry.Tests.EndToEnd;
 public class RejectsRoundTripTests
 {
     private static readonly string[] ExportHeader =
-        ["reference", "requester_name", "received", "due", "status", "pages", "fee", "summary", "_ferry_stage_id", "_ferry_line", "_ferry_errors"];
+        ["reference", "requester_name", "received", "due", "status", "pages", "fee", "summary", "_ferry_entity", "_ferry_stage_id", "_ferry_line", "_ferry_errors"];
 
     private static async Task<List<JsonElement>> ListRejects(Workspace ws, long run)
     {
