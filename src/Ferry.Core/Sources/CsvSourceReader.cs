@@ -88,24 +88,17 @@ public sealed class CsvSourceReader : ISourceReader
 
     public async ValueTask<SourceRow?> ReadAsync(CancellationToken cancellationToken)
     {
-        bool more;
-        try
+        while (true)
         {
-            more = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (!await NextRecordAsync(cancellationToken).ConfigureAwait(false))
+                return null;
+            // Sylvan reads a blank line as a record of one empty field. It is no record (unless the
+            // file has one column, where it is a blank value), but it is a line.
+            if (reader.RowFieldCount == 1 && columns.Length > 1 && reader.GetString(0).Length == 0)
+                nextLine++;
+            else
+                break;
         }
-        catch (CsvRecordTooLargeException ex)
-        {
-            // Sylvan's own text ("Row 2 was too large. Try increasing the MaxBufferSize setting.")
-            // counts records, not lines, and names a setting the user does not have.
-            throw new SourceException(Origin, nextLine, "csv-format",
-                $"malformed CSV: the record starting on this line runs past {MaxRecordSize >> 20} MB; is a quote opened here never closed?", ex);
-        }
-        catch (CsvFormatException ex)
-        {
-            throw new SourceException(Origin, nextLine, "csv-format", $"malformed CSV: {ex.Message}", ex);
-        }
-        if (!more)
-            return null;
 
         var line = nextLine;
         var count = reader.RowFieldCount;
@@ -130,6 +123,25 @@ public sealed class CsvSourceReader : ISourceReader
                 return new SourceRow(line, values, new RowProblem(columns[i], "encoding",
                     $"bytes invalid in encoding '{encodingName}'"));
         return new SourceRow(line, values);
+    }
+
+    private async ValueTask<bool> NextRecordAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (CsvRecordTooLargeException ex)
+        {
+            // Sylvan's own text ("Row 2 was too large. Try increasing the MaxBufferSize setting.")
+            // counts records, not lines, and names a setting the user does not have.
+            throw new SourceException(Origin, nextLine, "csv-format",
+                $"malformed CSV: the record starting on this line runs past {MaxRecordSize >> 20} MB; is a quote opened here never closed?", ex);
+        }
+        catch (CsvFormatException ex)
+        {
+            throw new SourceException(Origin, nextLine, "csv-format", $"malformed CSV: {ex.Message}", ex);
+        }
     }
 
     /// <summary>
