@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Ferry.Manifest;
 using Sylvan.Data.Csv;
 
@@ -104,12 +105,15 @@ public sealed class CsvSourceReader : ISourceReader
         var count = reader.RowFieldCount;
         var values = new string?[columns.Length];
         var newlines = 0;
+        List<string>? beyond = null;
         for (var i = 0; i < count; i++)
         {
             var value = reader.GetString(i);
             newlines += value.AsSpan().Count('\n');
             if (i < values.Length)
                 values[i] = value;
+            else
+                (beyond ??= []).Add(value);
         }
         nextLine = line + 1 + newlines;
 
@@ -117,13 +121,22 @@ public sealed class CsvSourceReader : ISourceReader
             return new SourceRow(line, values, runaway);
         if (count != columns.Length)
             return new SourceRow(line, values, new RowProblem(null, "field-count",
-                $"expected {columns.Length} fields, found {count}"));
+                $"expected {columns.Length} fields, found {count}" + (beyond is null ? "" : $"; beyond the last column: {Quoted(beyond)}")));
         for (var i = 0; i < values.Length; i++)
             if (values[i]!.Contains(TextEncodings.InvalidMarker))
                 return new SourceRow(line, values, new RowProblem(columns[i], "encoding",
                     $"bytes invalid in encoding '{encodingName}'"));
         return new SourceRow(line, values);
     }
+
+    /// <summary>
+    /// The raw record keeps only the named columns, so the values past them go into the message:
+    /// a rejected row must keep everything it held, to be corrected and fed back.
+    /// </summary>
+    internal static string Quoted(IEnumerable<string> values) =>
+        string.Join(", ", values.Select(v => JsonSerializer.Serialize(v, QuotedJson)));
+
+    private static readonly JsonSerializerOptions QuotedJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private async ValueTask<bool> NextRecordAsync(CancellationToken cancellationToken)
     {
