@@ -33,7 +33,7 @@ public sealed class XlsxSourceReader : ISourceReader
     public static Task<XlsxSourceReader> OpenAsync(string path, SourceSpec spec, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        _ = TextEncodings.InvalidMarker; // registers the code-page encodings ExcelDataReader relies on
+        TextEncodings.RegisterCodePages(); // ExcelDataReader needs windows-1252 to open any workbook
         var origin = Path.GetFileName(path);
         if (!File.Exists(path))
             throw new SourceException(origin, 0, "file", $"source file not found: {path}");
