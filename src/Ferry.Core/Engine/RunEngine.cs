@@ -56,6 +56,8 @@ public static class RunEngine
         IReadOnlyList<EntityPlan> plans;
         await using (var source = await SourceReaders.OpenAsync(manifest, null, cancellationToken).ConfigureAwait(false))
             plans = EntityPlan.Build(manifest, source.Columns, source.Origin);
+        if (SqliteTarget.DatabasePath(manifest) is { } target)
+            SqliteTarget.RefuseFolder(target);
         if (SqliteTarget.DatabasePath(manifest) is { } path && File.Exists(path))
             await (await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
         else if (SqliteTarget.DatabasePath(manifest) is { } missing && !Directory.Exists(Path.GetDirectoryName(missing)))

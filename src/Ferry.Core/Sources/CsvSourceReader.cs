@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Ferry.Manifest;
 using Sylvan.Data.Csv;
 
@@ -11,11 +12,16 @@ public sealed class CsvSourceReader : ISourceReader
     private readonly string[] columns;
     private readonly long length;
     private readonly string encodingName;
+    private readonly char delimiter;
     private long nextLine;
 
-    private CsvSourceReader(string origin, Stream stream, CsvDataReader reader, string[] columns, long firstLine, string encodingName)
+    /// <summary>The most a record may hold (a long quoted field grows the buffer up to this).</summary>
+    private const int MaxRecordSize = 1 << 24;
+
+    private CsvSourceReader(string origin, Stream stream, CsvDataReader reader, string[] columns, long firstLine, string encodingName, char delimiter)
     {
         this.encodingName = encodingName;
+        this.delimiter = delimiter;
         Origin = origin;
         this.stream = stream;
         this.reader = reader;
@@ -45,7 +51,7 @@ public sealed class CsvSourceReader : ISourceReader
                 Escape = spec.Quote,
                 BufferSize = 1 << 16,
                 // A quoted field may be long (free text); the buffer grows up to this, then the row is an error.
-                MaxBufferSize = 1 << 24,
+                MaxBufferSize = MaxRecordSize,
                 CsvStyle = CsvStyle.Standard,
             };
             CsvDataReader reader;
@@ -72,7 +78,7 @@ public sealed class CsvSourceReader : ISourceReader
             {
                 names = [.. spec.Columns!];
             }
-            return new CsvSourceReader(origin, stream, reader, names, spec.Header ? 2 : 1, spec.Encoding);
+            return new CsvSourceReader(origin, stream, reader, names, spec.Header ? 2 : 1, spec.Encoding, spec.Delimiter);
         }
         catch
         {
@@ -83,39 +89,115 @@ public sealed class CsvSourceReader : ISourceReader
 
     public async ValueTask<SourceRow?> ReadAsync(CancellationToken cancellationToken)
     {
-        bool more;
-        try
+        while (true)
         {
-            more = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (!await NextRecordAsync(cancellationToken).ConfigureAwait(false))
+                return null;
+            // Sylvan reads a blank line as a record of one empty field. It is no record (unless the
+            // file has one column, where it is a blank value), but it is a line.
+            if (reader.RowFieldCount == 1 && columns.Length > 1 && reader.GetString(0).Length == 0)
+                nextLine++;
+            else
+                break;
         }
-        catch (CsvFormatException ex)
-        {
-            throw new SourceException(Origin, nextLine, "csv-format", $"malformed CSV: {ex.Message}", ex);
-        }
-        if (!more)
-            return null;
 
         var line = nextLine;
         var count = reader.RowFieldCount;
         var values = new string?[columns.Length];
         var newlines = 0;
+        List<string>? beyond = null;
         for (var i = 0; i < count; i++)
         {
             var value = reader.GetString(i);
             newlines += value.AsSpan().Count('\n');
             if (i < values.Length)
                 values[i] = value;
+            else
+                (beyond ??= []).Add(value);
         }
         nextLine = line + 1 + newlines;
 
+        if (newlines > 0 && RunawayQuote(line, count) is { } runaway)
+            return new SourceRow(line, values, runaway);
         if (count != columns.Length)
             return new SourceRow(line, values, new RowProblem(null, "field-count",
-                $"expected {columns.Length} fields, found {count}"));
+                $"expected {columns.Length} fields, found {count}" + (beyond is null ? "" : $"; beyond the last column: {Quoted(beyond)}")));
         for (var i = 0; i < values.Length; i++)
             if (values[i]!.Contains(TextEncodings.InvalidMarker))
                 return new SourceRow(line, values, new RowProblem(columns[i], "encoding",
                     $"bytes invalid in encoding '{encodingName}'"));
         return new SourceRow(line, values);
+    }
+
+    /// <summary>
+    /// The raw record keeps only the named columns, so the values past them go into the message:
+    /// a rejected row must keep everything it held, to be corrected and fed back.
+    /// </summary>
+    internal static string Quoted(IEnumerable<string> values) =>
+        string.Join(", ", values.Select(v => JsonSerializer.Serialize(v, QuotedJson)));
+
+    private static readonly JsonSerializerOptions QuotedJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private async ValueTask<bool> NextRecordAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (CsvRecordTooLargeException ex)
+        {
+            // Sylvan's own text ("Row 2 was too large. Try increasing the MaxBufferSize setting.")
+            // counts records, not lines, and names a setting the user does not have.
+            throw new SourceException(Origin, nextLine, "csv-format",
+                $"malformed CSV: the record starting on this line runs past {MaxRecordSize >> 20} MB; is a quote opened here never closed?", ex);
+        }
+        catch (CsvFormatException ex)
+        {
+            throw new SourceException(Origin, nextLine, "csv-format", $"malformed CSV: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// A quote opened by mistake (or never closed) runs on until some later quote happens to close
+    /// it, and the records in between become part of one field: Sylvan sees one valid record.
+    /// Such a record spans several lines, and every one of them, read without regard to quotes,
+    /// has exactly the fields of a whole record. A genuine multi-line value (an address, a note)
+    /// almost never does, because the line it opens on is short of fields. Files of fewer than
+    /// three columns are not judged: one delimiter in a line of free text is too common there.
+    /// </summary>
+    private RowProblem? RunawayQuote(long line, int count)
+    {
+        if (columns.Length < 3)
+            return null;
+        var delimiters = 0; // on the current physical line
+        var offset = 0;     // physical lines before the current one in this record
+        int? field = null;  // the first field that holds a line break: where the quote opened
+        for (var i = 0; i < count; i++)
+        {
+            if (i > 0)
+                delimiters++;
+            foreach (var c in reader.GetString(i))
+            {
+                if (c == delimiter)
+                {
+                    delimiters++;
+                }
+                else if (c == '\n')
+                {
+                    if (delimiters != columns.Length - 1)
+                        return null;
+                    field ??= i;
+                    delimiters = 0;
+                    offset++;
+                }
+            }
+        }
+        if (field is null || delimiters != columns.Length - 1)
+            return null;
+        var last = line + offset;
+        return new RowProblem(field < columns.Length ? columns[field.Value] : null, "unclosed-quote",
+            $"a quoted value opened on line {line} only closes on line {last}, yet lines {line}-{last} each have the {columns.Length} fields " +
+            $"of a whole record: a closing quote is probably missing on line {line}, and the records after it were read into this value");
     }
 
     public async ValueTask DisposeAsync()

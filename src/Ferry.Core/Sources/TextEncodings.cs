@@ -13,6 +13,12 @@ public static class TextEncodings
 
     static TextEncodings() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
 
+    /// <summary>
+    /// Makes the code-page encodings (windows-1252 …) available, as the static constructor does.
+    /// Reading <see cref="InvalidMarker"/> does not: a const is inlined and runs no constructor.
+    /// </summary>
+    public static void RegisterCodePages() => Encoding.RegisterProvider(CodePagesEncodingProvider.Instance);
+
     /// <exception cref="ArgumentException">The name is not an encoding .NET knows.</exception>
     public static Encoding Get(string name) =>
         Encoding.GetEncoding(name, EncoderFallback.ExceptionFallback, new DecoderReplacementFallback(InvalidMarker.ToString()));

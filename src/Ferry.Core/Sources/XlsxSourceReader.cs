@@ -33,7 +33,7 @@ public sealed class XlsxSourceReader : ISourceReader
     public static Task<XlsxSourceReader> OpenAsync(string path, SourceSpec spec, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        _ = TextEncodings.InvalidMarker; // registers the code-page encodings ExcelDataReader relies on
+        TextEncodings.RegisterCodePages(); // ExcelDataReader needs windows-1252 to open any workbook
         var origin = Path.GetFileName(path);
         if (!File.Exists(path))
             throw new SourceException(origin, 0, "file", $"source file not found: {path}");
@@ -100,9 +100,18 @@ public sealed class XlsxSourceReader : ISourceReader
                 any |= values[i] is not null;
             }
             RowProblem? problem = null;
+            List<string>? beyond = null;
+            var first = 0;
             for (var i = values.Length; i < reader.FieldCount; i++)
-                if (reader.GetValue(i) is not null)
-                    problem = new RowProblem(null, "field-count", $"a value in column {i + 1}, beyond the {columns.Length} named columns");
+                if (reader.GetValue(i) is { } extra)
+                {
+                    first = first == 0 ? i + 1 : first;
+                    (beyond ??= []).Add(Cell(extra)!);
+                }
+            // The raw record keeps only the named columns, so the values past them go into the message.
+            if (beyond is not null)
+                problem = new RowProblem(null, "field-count",
+                    $"a value in column {first}, beyond the {columns.Length} named columns: {CsvSourceReader.Quoted(beyond)}");
             // Spreadsheets end with formatted but empty rows; they are not records.
             if (any || problem is not null)
                 return ValueTask.FromResult<SourceRow?>(new SourceRow(row, values, problem));

@@ -130,10 +130,14 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private static async Task<bool> HasUniqueIndexAsync(SqliteConnection connection, EntitySpec spec, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
+        // A single INTEGER PRIMARY KEY is the rowid itself and has no index in pragma_index_list,
+        // so the declared primary key (pragma_table_info.pk) counts as a unique key too.
         command.CommandText = """
             SELECT il.name, group_concat(ii.name, char(31))
             FROM pragma_index_list($table) il JOIN pragma_index_info(il.name) ii
             WHERE il."unique" = 1 GROUP BY il.name
+            UNION ALL
+            SELECT 'primary key', group_concat(name, char(31)) FROM pragma_table_info($table) WHERE pk > 0 HAVING count(*) > 0
             """;
         command.Parameters.AddWithValue("$table", spec.Table);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

@@ -32,6 +32,8 @@ public sealed class SqliteTarget : ITarget
     public static async Task<SqliteTarget> OpenForRunAsync(MigrationManifest manifest, bool dryRun, CancellationToken cancellationToken)
     {
         var path = DatabasePath(manifest);
+        if (path is not null)
+            RefuseFolder(path);
         FileStream? runLock = null;
         if (!dryRun && path is not null)
             runLock = AcquireRunLock(manifest, path);
@@ -59,6 +61,8 @@ public sealed class SqliteTarget : ITarget
     public static async Task<SqliteConnection> OpenLedgerAsync(MigrationManifest manifest, bool write, CancellationToken cancellationToken)
     {
         var path = DatabasePath(manifest);
+        if (path is not null)
+            RefuseFolder(path);
         if (path is not null && !File.Exists(path))
             throw new TargetException($"the target database {Describe(manifest, path)} does not exist yet: no run has written to it");
         var connection = new SqliteConnection(ConnectionString(manifest, write ? SqliteOpenMode.ReadWrite : SqliteOpenMode.ReadOnly));
@@ -82,6 +86,13 @@ public sealed class SqliteTarget : ITarget
         if (string.IsNullOrEmpty(source) || source == ":memory:" || builder.Mode == SqliteOpenMode.Memory)
             return null;
         return Path.GetFullPath(Path.Combine(manifest.Directory, source));
+    }
+
+    /// <summary>SQLite reports a folder only as "unable to open database file"; say what is wrong.</summary>
+    internal static void RefuseFolder(string databasePath)
+    {
+        if (Directory.Exists(databasePath))
+            throw new TargetException($"cannot open the SQLite target {Path.GetFileName(databasePath)}: {databasePath} is a folder, not a database file");
     }
 
     private static string ConnectionString(MigrationManifest manifest, SqliteOpenMode mode)
