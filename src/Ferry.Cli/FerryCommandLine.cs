@@ -10,11 +10,12 @@ namespace Ferry.Cli;
 /// <summary>The <c>ferry</c> command tree. Tests call <see cref="RunAsync"/> in-process with their own writers.</summary>
 public static class FerryCommandLine
 {
-    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken cancellationToken = default)
+    /// <param name="ownsProcess">True only from Program: process-wide settings (the heap limit) are then ferry's to make.</param>
+    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken cancellationToken = default, bool ownsProcess = false)
     {
         var root = new RootCommand("ferry — land, validate, map and load data under a run ledger");
         root.Subcommands.Add(CheckCommand.Create(console));
-        root.Subcommands.Add(RunCommand.Create(console));
+        root.Subcommands.Add(RunCommand.Create(console, limitHeap: ownsProcess));
         root.Subcommands.Add(LedgerCommands.Status(console));
         root.Subcommands.Add(LedgerCommands.Runs(console));
         root.Subcommands.Add(LedgerCommands.Rejects(console));

@@ -1,3 +1,3 @@
 using Ferry.Cli;
 
-return await FerryCommandLine.RunAsync(args, CliConsole.FromProcess());
+return await FerryCommandLine.RunAsync(args, CliConsole.FromProcess(), ownsProcess: true);

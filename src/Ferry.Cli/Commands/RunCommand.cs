@@ -8,7 +8,8 @@ namespace Ferry.Cli.Commands;
 /// <summary><c>ferry run</c>: the migration itself.</summary>
 internal static class RunCommand
 {
-    public static Command Create(CliConsole console)
+    /// <param name="limitHeap">Size the process's heap limit from the run (only when ferry owns the process).</param>
+    public static Command Create(CliConsole console, bool limitHeap)
     {
         var manifestArg = FerryCommandLine.ManifestArgument();
         var dryRun = new Option<bool>("--dry-run") { Description = "Read, validate, map and load, then roll everything back: the target is left as it was" };
@@ -31,6 +32,7 @@ internal static class RunCommand
                 SourceOverride = parse.GetValue(source) is { } path ? Path.GetFullPath(path) : null,
                 Resume = parse.GetValue(resume),
                 Restart = parse.GetValue(restart),
+                BeforeLoad = limitHeap ? MemoryBudget.Apply : null,
             };
             if (options.Resume && options.Restart)
                 throw new UsageException("--resume and --restart contradict each other; choose one");

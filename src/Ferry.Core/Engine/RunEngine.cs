@@ -24,6 +24,9 @@ public sealed record RunOptions
 
     /// <summary>Never resume: an interrupted run is marked failed and a new run starts from the first row.</summary>
     public bool Restart { get; init; }
+
+    /// <summary>Called once the entities are bound to the source (with its column count), before the target is opened.</summary>
+    public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
 }
 
 public sealed record RunResult(
@@ -86,7 +89,7 @@ public static class RunEngine
             throw;
         }
 
-        MemoryBudget.Apply(plans, source.Columns.Count);
+        options.BeforeLoad?.Invoke(plans, source.Columns.Count);
         var started = DateTime.UtcNow;
         var totals = plans.ToDictionary(p => p.Spec.Name, _ => new EntityCounts());
         var correlation = Guid.NewGuid().ToString("N");

@@ -1,14 +1,20 @@
-namespace Ferry.Engine;
+using Ferry.Engine;
+
+namespace Ferry.Cli;
 
 /// <summary>
 /// Bounds the managed heap by what a run needs rather than by what the machine has. Rows live only
 /// while their batch is read, waiting or loaded, but the garbage collector, left alone, lets the heap
 /// grow long before it collects batches that are done with, so resident memory would drift upwards
 /// with the size of the input. A hard limit sized from the batch makes it collect in time.
+/// The limit is process-wide, so only the ferry process applies it: never the library, whose host
+/// may be doing other work, nor tests that run the CLI in-process.
 /// </summary>
-public static class MemoryBudget
+internal static class MemoryBudget
 {
-    private const long Baseline = 96L << 20;
+    // The runtime, compiled expressions and the CSV reader's buffers, which grow to 16 M characters
+    // for a single huge field (twice: the buffer and the string made from it).
+    private const long Baseline = 160L << 20;
     private const int BatchesInFlight = 4; // one read, one waiting, one loading, one being collected
     private const int BytesPerValue = 160; // a raw string or typed value with its share of the row (about 110 bytes measured)
 
@@ -18,7 +24,7 @@ public static class MemoryBudget
             .DefaultIfEmpty(0).Max();
 
     /// <summary>Applies the limit, unless the user set one (DOTNET_GCHeapHardLimit) or asked for more.</summary>
-    public static void Apply(IEnumerable<EntityPlan> plans, int sourceColumns)
+    public static void Apply(IReadOnlyList<EntityPlan> plans, int sourceColumns)
     {
         if (Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimit") is not null
             || Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimitPercent") is not null)
