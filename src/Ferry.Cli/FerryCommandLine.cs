@@ -19,6 +19,7 @@ public static class FerryCommandLine
         root.Subcommands.Add(LedgerCommands.Status(console));
         root.Subcommands.Add(LedgerCommands.Runs(console));
         root.Subcommands.Add(LedgerCommands.Rejects(console));
+        root.Subcommands.Add(RollbackCommand.Create(console));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -14,7 +14,7 @@ internal static class MemoryBudget
 {
     // The runtime, compiled expressions and the CSV reader's buffers, which grow to 16 M characters
     // for a single huge field (twice: the buffer and the string made from it).
-    private const long Baseline = 160L << 20;
+    private const long Baseline = 80L << 20;
     private const int BatchesInFlight = 4; // one read, one waiting, one loading, one being collected
     private const int BytesPerValue = 160; // a raw string or typed value with its share of the row (about 110 bytes measured)
 

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Ferry.Diagnostics;
 using Ferry.Manifest;
-using Ferry.Targets.Sqlite;
+using Ferry.Targets;
 using Spectre.Console;
 
 namespace Ferry.Cli.Commands;
@@ -135,15 +135,15 @@ internal static class LedgerCommands
         var manifest = ManifestLoader.Load(manifestPath);
         if (entity is not null && !manifest.Entities.Any(e => e.Name == entity))
             throw new UsageException($"no entity named '{entity}' in {Path.GetFileName(manifest.FilePath)}");
-        await using var ledger = await SqliteLedgerReader.OpenAsync(manifest, ct).ConfigureAwait(false);
+        await using var ledger = await TargetFactory.OpenLedgerAsync(manifest, ct).ConfigureAwait(false);
         var run = await ledger.GetRunAsync(runId, ct).ConfigureAwait(false)
             ?? throw new UsageException(runId is { } id ? $"there is no run {id}" : "no run has been recorded yet");
         var entities = manifest.Entities.Select(e => e.Name).Where(e => entity is null || e == entity);
         return (manifest, await ledger.ListRejectsAsync(run.RunId, entities, ct).ConfigureAwait(false));
     }
 
-    private static async Task<SqliteLedgerReader> OpenAsync(string manifestPath, CancellationToken ct) =>
-        await SqliteLedgerReader.OpenAsync(ManifestLoader.Load(manifestPath), ct).ConfigureAwait(false);
+    private static async Task<ILedgerReader> OpenAsync(string manifestPath, CancellationToken ct) =>
+        await TargetFactory.OpenLedgerAsync(ManifestLoader.Load(manifestPath), ct).ConfigureAwait(false);
 
     private static string Describe(RejectMessage m) =>
         SecretMasker.Scrub(m.Column is null ? $"{m.Rule} ({m.Severity}): {m.Message}" : $"column {m.Column}: {m.Rule} ({m.Severity}): {m.Message}");

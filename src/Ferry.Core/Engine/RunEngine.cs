@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Threading.Channels;
+using Polly;
+using Polly.Retry;
 using Ferry.Diagnostics;
 using Ferry.Manifest;
 using Ferry.Sources;
 using Ferry.Targets;
-using Ferry.Targets.Sqlite;
 
 namespace Ferry.Engine;
 
@@ -24,6 +25,12 @@ public sealed record RunOptions
 
     /// <summary>Never resume: an interrupted run is marked failed and a new run starts from the first row.</summary>
     public bool Restart { get; init; }
+
+    /// <summary>How often a run whose connection was lost is resumed in-process before it gives up.</summary>
+    public int Retries { get; init; } = 5;
+
+    /// <summary>The pause before the first retry; it doubles with each one.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Called once the entities are bound to the source (with its column count), before the target is opened.</summary>
     public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
@@ -59,12 +66,7 @@ public static class RunEngine
         IReadOnlyList<EntityPlan> plans;
         await using (var source = await SourceReaders.OpenAsync(manifest, null, cancellationToken).ConfigureAwait(false))
             plans = EntityPlan.Build(manifest, source.Columns, source.Origin);
-        if (SqliteTarget.DatabasePath(manifest) is { } target)
-            SqliteTarget.RefuseFolder(target);
-        if (SqliteTarget.DatabasePath(manifest) is { } path && File.Exists(path))
-            await (await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
-        else if (SqliteTarget.DatabasePath(manifest) is { } missing && !Directory.Exists(Path.GetDirectoryName(missing)))
-            throw SqliteTarget.MissingFolder(manifest, missing, "create");
+        await TargetFactory.CheckAsync(manifest, cancellationToken).ConfigureAwait(false);
         return plans;
     }
 
@@ -76,48 +78,50 @@ public static class RunEngine
 
         // The source is opened and the manifest compiled before the target is touched, so a missing
         // file or a bad expression leaves no trace in the target.
-        var source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<EntityPlan> plans;
-        try
+        int sourceColumns;
+        await using (var source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false))
         {
             plans = EntityPlan.Build(manifest, source.Columns, source.Origin)
                 .Where(p => options.Entity is null || p.Spec.Name == options.Entity).ToList();
+            sourceColumns = source.Columns.Count;
         }
-        catch
-        {
-            await source.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        options.BeforeLoad?.Invoke(plans, source.Columns.Count);
+        options.BeforeLoad?.Invoke(plans, sourceColumns);
         var started = DateTime.UtcNow;
-        var totals = plans.ToDictionary(p => p.Spec.Name, _ => new EntityCounts());
         var correlation = Guid.NewGuid().ToString("N");
-        ITarget target;
-        try
+
+        // A lost connection rolls back the batch in flight; the next attempt resumes the same run
+        // from its last committed batch, after a growing pause.
+        var attempt = 0;
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(TargetFactory.IsTransient),
+                MaxRetryAttempts = options.Retries,
+                Delay = options.RetryDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+            })
+            .Build();
+        return await pipeline.ExecuteAsync(async ct =>
         {
-            target = await SqliteTarget.OpenForRunAsync(manifest, options.DryRun, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await source.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+            var first = attempt++ == 0;
+            var attemptOptions = first ? options : options with { Resume = true, Restart = false };
+            return await AttemptAsync(manifest, attemptOptions, plans, correlation, started, observer, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<RunResult> AttemptAsync(MigrationManifest manifest, RunOptions options, IReadOnlyList<EntityPlan> plans,
+        string correlation, DateTime started, IRunObserver observer, CancellationToken cancellationToken)
+    {
+        var totals = plans.ToDictionary(p => p.Spec.Name, _ => new EntityCounts());
+        var target = await TargetFactory.OpenForRunAsync(manifest, options.DryRun, cancellationToken).ConfigureAwait(false);
         await using (target.ConfigureAwait(false))
         {
             var sourceName = options.SourceOverride ?? manifest.Source.Path;
-            RunBegin begin;
-            try
-            {
-                var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
-                    options.DryRun, correlation, options.Resume, options.Restart);
-                begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await source.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
+            var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
+                options.DryRun, correlation, options.Resume, options.Restart);
+            var begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
             var runId = begin.RunId;
             var context = new RunContext(options.DryRun ? 0 : runId, correlation, options.DryRun, plans, begin.Resumed);
             observer.RunStarted(context);
@@ -125,32 +129,31 @@ public static class RunEngine
             var failed = false;
             try
             {
-                var first = true;
                 foreach (var plan in plans)
                 {
-                    if (!first)
-                        source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
-                    first = false;
                     var checkpoint = begin.Checkpoints.GetValueOrDefault(plan.Spec.Name);
                     if (checkpoint is not null)
                         totals[plan.Spec.Name].Add(checkpoint.Counts);
+                    if (checkpoint is { Completed: true })
+                        continue;
+                    var source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
                     await using (source.ConfigureAwait(false))
-                    {
-                        if (checkpoint is { Completed: true })
-                            continue;
                         await RunEntityAsync(context, runId, plan, checkpoint, source, target, totals[plan.Spec.Name], observer, cancellationToken).ConfigureAwait(false);
-                    }
                 }
-            }
-            catch (Exception ex) when (ex is SourceException or TargetException or FatalRowException or System.Data.Common.DbException or IOException)
-            {
-                failed = true;
-                error = SecretMasker.Scrub(ex.Message);
             }
             catch (OperationCanceledException)
             {
                 failed = true;
                 error = "the run was cancelled";
+            }
+            catch (Exception ex) when (!TargetFactory.IsTransient(ex))
+            {
+                // Whatever stopped the run is recorded with it; a lost connection instead leaves the run
+                // to be resumed by the next attempt.
+                failed = true;
+                error = SecretMasker.Scrub(ex is SourceException or TargetException or FatalRowException or System.Data.Common.DbException or IOException
+                    ? ex.Message
+                    : $"{ex.GetType().Name}: {ex.Message}");
             }
             var status = failed ? RunStatus.Failed
                 : totals.Values.Any(t => t.Rejected > 0) ? RunStatus.Partial

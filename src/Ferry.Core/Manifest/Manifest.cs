@@ -24,9 +24,10 @@ public sealed record SourceSpec(
     string? Sheet,
     int Line);
 
-public enum TargetKind { Sqlite }
+public enum TargetKind { Sqlite, Postgres }
 
-public sealed record TargetSpec(TargetKind Kind, SecretString Connection, int Line);
+/// <param name="Schema">PostgreSQL: the schema of the production tables (the ledger is always in <c>ferry</c>).</param>
+public sealed record TargetSpec(TargetKind Kind, SecretString Connection, string Schema, int Line);
 
 public enum LoadMode { Insert, Upsert, Replace }
 

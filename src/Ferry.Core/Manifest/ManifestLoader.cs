@@ -120,18 +120,24 @@ public sealed partial class ManifestLoader
 
     private TargetSpec? ParseTarget(YamlNode node)
     {
-        var map = Fields(node, "target", "type", "connection");
+        var map = Fields(node, "target", "type", "connection", "schema");
         var type = RequiredString(map, node, "type");
         var connection = map.TryGetValue("connection", out var c) ? Secret(c) : Missing<SecretString>(node, "connection");
         TargetKind? kind = type?.ToLowerInvariant() switch
         {
             null => null,
             "sqlite" => TargetKind.Sqlite,
-            _ => Invalid<TargetKind>(map["type"], $"unknown target type '{type}' (expected sqlite)"),
+            "postgres" or "postgresql" => TargetKind.Postgres,
+            _ => Invalid<TargetKind>(map["type"], $"unknown target type '{type}' (expected sqlite or postgres)"),
         };
+        var schema = OptionalString(map, "schema");
+        if (schema is not null && !IdentifierPattern().IsMatch(schema))
+            Error(map["schema"].Start, $"schema name '{schema}' must be letters, digits and underscores");
+        if (schema is not null && kind == TargetKind.Sqlite)
+            Error(map["schema"].Start, "'schema' applies to a postgres target only");
         if (kind is null || connection is null)
             return null;
-        return new TargetSpec(kind.Value, connection, (int)node.Start.Line);
+        return new TargetSpec(kind.Value, connection, schema ?? "public", (int)node.Start.Line);
     }
 
     private EntitySpec? ParseEntity(YamlNode node)
@@ -287,7 +293,8 @@ public sealed partial class ManifestLoader
         var map = Fields(node, $"column '{target}'", "from", "trim", "type", "format", "default", "const", "uuid", "expr");
         var from = OptionalString(map, "from");
         var trim = Bool(map, "trim", false);
-        var type = map.TryGetValue("type", out var typeNode) ? ParseType(typeNode) ?? ValueType.Text : ValueType.Text;
+        var uuidKey = map.ContainsKey("uuid");
+        var type = map.TryGetValue("type", out var typeNode) ? ParseType(typeNode) ?? ValueType.Text : uuidKey ? ValueType.Uuid : ValueType.Text;
         var format = OptionalString(map, "format");
         var @default = OptionalString(map, "default");
         var @const = OptionalString(map, "const");

@@ -130,7 +130,7 @@ public class ManifestLoaderTests
                 new ColumnSpec("reference", "reference", true, ValueType.Text, null, null, null, false, null, 24),
                 new ColumnSpec("year", "yr", false, ValueType.Int, null, "2020", null, false, null, 25),
                 new ColumnSpec("requester", "requester_name", false, ValueType.Text, null, null, null, false, null, 26),
-                new ColumnSpec("id", null, false, ValueType.Text, null, null, null, true, null, 27),
+                new ColumnSpec("id", null, false, ValueType.Uuid, null, null, null, true, null, 27),
                 new ColumnSpec("origin", null, false, ValueType.Text, null, null, "legacy", false, null, 28),
                 new ColumnSpec("title", null, false, ValueType.Text, null, null, null, false, new SourceText("x.Trim()", 29, 23), 29),
                 new ColumnSpec("received", "rec", false, ValueType.Date, "dd/MM/yyyy", null, null, false, null, 30),
@@ -175,7 +175,7 @@ public class ManifestLoaderTests
             [
                 (2, "unknown key 'colour' in manifest (allowed: name, source, target, entities)"),
                 (6, "unknown key 'sep' in source (allowed: type, path, delimiter, quote, header, columns, encoding, sheet)"),
-                (10, "unknown key 'pasword' in target (allowed: type, connection)"),
+                (10, "unknown key 'pasword' in target (allowed: type, connection, schema)"),
                 (14, "unknown key 'batchsize' in entity (allowed: name, table, key, mode, batch_size, staging, rules, columns)"),
                 (16, "unknown key 'sevrity' in rule (allowed: column, severity, message, format, required, type, regex, range, allowed, unique, max_length, check)"),
                 (17, "unknown key 'maxx' in range (allowed: min, max)"),
@@ -193,7 +193,7 @@ public class ManifestLoaderTests
     [InlineData("batch_size: 10", "batch_size: [10]", 13, "'batch_size' must be a single value")]
     [InlineData("mode: upsert", "mode: merge", 12, "unknown mode 'merge' (expected insert, upsert or replace)")]
     [InlineData("type: csv", "type: json", 3, "unknown source type 'json' (expected csv or xlsx)")]
-    [InlineData("type: sqlite", "type: oracle", 7, "unknown target type 'oracle' (expected sqlite)")]
+    [InlineData("type: sqlite", "type: oracle", 7, "unknown target type 'oracle' (expected sqlite or postgres)")]
     [InlineData("b, type: int, severity", "b, type: money, severity", 16, "unknown type 'money' (expected text, int, decimal, real, bool, date, datetime or uuid)")]
     [InlineData("b: { from: b, type: int }", "b: { from: b, type: float }", 19, "unknown type 'float' (expected text, int, decimal, real, bool, date, datetime or uuid)")]
     [InlineData("severity: warning", "severity: critical", 16, "unknown severity 'critical' (expected fatal, error, warning or information)")]

@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Ferry.Contracts;
 using Ferry.Diagnostics;
 using Ferry.Engine;
@@ -18,7 +15,6 @@ namespace Ferry.Targets.Sqlite;
 internal sealed class SqliteEntityLoader : IEntityLoader
 {
     private const int LookupChunk = 500;
-    private static readonly JsonWriterOptions RawJsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly SqliteConnection connection;
     private readonly long runId;
@@ -28,8 +24,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly List<IDisposable> statements = [];
     private readonly SqliteStatement stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityAdd, entityComplete;
     private readonly SqliteStatement? update, lookupOne, lookupMany;
-    private readonly ArrayBufferWriter<byte> rawBuffer = new(1024);
-    private readonly Utf8JsonWriter rawWriter;
+    private readonly StagingJson json = new();
     private readonly object[] row;
     private bool entityOpen;
 
@@ -39,7 +34,6 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         this.runId = runId;
         this.plan = plan;
         table = plan.Spec.Table;
-        rawWriter = new Utf8JsonWriter(rawBuffer, RawJsonOptions);
         var staging = Quote(SqliteLedgerSchema.StagingTable(plan.Spec.Name));
         var columns = plan.Mapper.Columns;
         row = new object[columns.Count];
@@ -172,7 +166,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                     default: counts.Rejected++; break;
                 }
                 if (row.RefusedByTarget && landed is { } first)
-                    Run(stageErrors, IssuesJson(row.Issues, true), first + i);
+                    Run(stageErrors, StagingJson.Issues(row.Issues, true), first + i);
                 if (row.Action != RowAction.Rejected && row.CorrectsStageId is { } corrected)
                     Run(stageCorrected, runId, corrected);
             }
@@ -233,9 +227,9 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         stageInsert.Bind(2, row.Line);
         stageInsert.Bind(3, row.Key);
         stageInsert.Bind(4, status);
-        stageInsert.BindUtf8(5, RawJson(batch.SourceColumns, row.Raw));
-        stageInsert.Bind(6, IssuesJson(row.Issues, true));
-        stageInsert.Bind(7, IssuesJson(row.Issues, false));
+        stageInsert.BindUtf8(5, json.Raw(batch.SourceColumns, row.Raw));
+        stageInsert.Bind(6, StagingJson.Issues(row.Issues, true));
+        stageInsert.Bind(7, StagingJson.Issues(row.Issues, false));
         stageInsert.Execute();
     }
 
@@ -368,7 +362,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     {
         foreach (var statement in statements)
             statement.Dispose();
-        await rawWriter.DisposeAsync().ConfigureAwait(false);
+        json.Dispose();
         if (entityOpen)
             await SqliteTarget.ExecuteAsync(connection, "ROLLBACK TO ferry_entity; RELEASE ferry_entity", CancellationToken.None).ConfigureAwait(false);
     }
@@ -388,35 +382,4 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     }
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
-
-    /// <summary>The raw source values as a JSON object in column order; Ferry's own columns are left out.</summary>
-    private ReadOnlySpan<byte> RawJson(IReadOnlyList<string> columns, string?[] raw)
-    {
-        rawBuffer.ResetWrittenCount();
-        rawWriter.Reset();
-        rawWriter.WriteStartObject();
-        for (var i = 0; i < columns.Count; i++)
-            if (!columns[i].StartsWith(RunEngine.ReservedPrefix, StringComparison.Ordinal))
-                rawWriter.WriteString(columns[i], raw[i]);
-        rawWriter.WriteEndObject();
-        rawWriter.Flush();
-        return rawBuffer.WrittenSpan;
-    }
-
-    private static string? IssuesJson(List<ValidationIssue> issues, bool rejecting)
-    {
-        var count = 0;
-        foreach (var issue in issues)
-            if (issue.RejectsRow == rejecting)
-                count++;
-        if (count == 0)
-            return null;
-        return JsonSerializer.Serialize(issues.Where(x => x.RejectsRow == rejecting).Select(x => new
-        {
-            severity = x.Severity.ToString().ToLowerInvariant(),
-            rule = x.Rule,
-            column = x.Column,
-            message = SecretMasker.Scrub(x.Message),
-        }));
-    }
 }

@@ -5,22 +5,8 @@ using Microsoft.Data.Sqlite;
 
 namespace Ferry.Targets.Sqlite;
 
-/// <summary>A run as the ledger remembers it.</summary>
-public sealed record RunRecord(
-    long RunId, string? Name, string Source, string Status, string StartedAt, string? FinishedAt, string? Error,
-    IReadOnlyList<RunEntityRecord> Entities);
-
-public sealed record RunEntityRecord(string Entity, string Target, string Mode, EntityCounts Counts);
-
-/// <summary>A rejected source row: where it was, its raw values and every message.</summary>
-public sealed record RejectRecord(
-    string Entity, long StageId, long RunId, long Line, string? BusinessKey,
-    IReadOnlyList<KeyValuePair<string, string?>> Raw, IReadOnlyList<RejectMessage> Errors);
-
-public sealed record RejectMessage(string Severity, string Rule, string? Column, string Message);
-
 /// <summary>Reads runs, their counts and their rejected rows from a SQLite target's ledger.</summary>
-public sealed class SqliteLedgerReader : IAsyncDisposable
+public sealed class SqliteLedgerReader : ILedgerReader
 {
     private readonly SqliteConnection connection;
 
@@ -45,7 +31,6 @@ public sealed class SqliteLedgerReader : IAsyncDisposable
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! > 0;
     }
 
-    /// <summary>The newest runs first.</summary>
     public async Task<IReadOnlyList<RunRecord>> ListRunsAsync(int limit, CancellationToken cancellationToken)
     {
         var runs = new List<RunRecord>();
@@ -63,7 +48,6 @@ public sealed class SqliteLedgerReader : IAsyncDisposable
         return runs;
     }
 
-    /// <summary>One run, or the newest when <paramref name="runId"/> is null; null when there is none.</summary>
     public async Task<RunRecord?> GetRunAsync(long? runId, CancellationToken cancellationToken)
     {
         if (runId is null)
@@ -99,7 +83,6 @@ public sealed class SqliteLedgerReader : IAsyncDisposable
         return list;
     }
 
-    /// <summary>The rows of a run still in <c>error</c> (corrected ones have moved to imported), in source order.</summary>
     public async Task<IReadOnlyList<RejectRecord>> ListRejectsAsync(long runId, IEnumerable<string> entities, CancellationToken cancellationToken)
     {
         var list = new List<RejectRecord>();

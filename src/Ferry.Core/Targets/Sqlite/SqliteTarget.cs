@@ -57,6 +57,17 @@ public sealed class SqliteTarget : ITarget
         }
     }
 
+    /// <summary>Checks the target can be opened (or created), without changing it.</summary>
+    public static async Task CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
+    {
+        if (DatabasePath(manifest) is { } target)
+            RefuseFolder(target);
+        if (DatabasePath(manifest) is { } path && File.Exists(path))
+            await (await OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        else if (DatabasePath(manifest) is { } missing && !Directory.Exists(Path.GetDirectoryName(missing)))
+            throw MissingFolder(manifest, missing, "create");
+    }
+
     /// <summary>Opens the target to read the ledger (runs, status, rejects); never creates it.</summary>
     public static async Task<SqliteConnection> OpenLedgerAsync(MigrationManifest manifest, bool write, CancellationToken cancellationToken)
     {

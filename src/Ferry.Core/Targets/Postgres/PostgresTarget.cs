@@ -1,0 +1,245 @@
+using Ferry.Diagnostics;
+using Ferry.Engine;
+using Ferry.Manifest;
+using Npgsql;
+
+namespace Ferry.Targets.Postgres;
+
+/// <summary>
+/// The production target: PostgreSQL, with the ledger in the <c>ferry</c> schema of the same
+/// database. One connection does the run's work and holds its advisory lock, so a second run of the
+/// same manifest is refused at once and a run whose process died releases the lock with its session.
+/// </summary>
+public sealed class PostgresTarget : ITarget
+{
+    private readonly NpgsqlConnection connection;
+    private readonly MigrationManifest manifest;
+    private readonly bool dryRun;
+
+    private PostgresTarget(NpgsqlConnection connection, MigrationManifest manifest, bool dryRun)
+    {
+        this.connection = connection;
+        this.manifest = manifest;
+        this.dryRun = dryRun;
+    }
+
+    internal NpgsqlConnection Connection => connection;
+    internal string Schema => manifest.Target.Schema;
+
+    public static async Task<PostgresTarget> OpenForRunAsync(MigrationManifest manifest, bool dryRun, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var target = new PostgresTarget(connection, manifest, dryRun);
+            if (dryRun)
+            {
+                // Everything, the ledger's creation included, happens in one transaction rolled back at the end.
+                await target.ExecuteAsync("BEGIN", cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await target.AcquireRunLockAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await EnsureLedgerAsync(connection, cancellationToken).ConfigureAwait(false);
+            return target;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Opens a connection to the manifest's database, with the session settings Ferry relies on.</summary>
+    internal static async Task<NpgsqlConnection> OpenAsync(MigrationManifest manifest, CancellationToken cancellationToken)
+    {
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(manifest.Target.Connection.Reveal());
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
+        {
+            throw new TargetException($"the target connection string is not valid for PostgreSQL: {SecretMasker.Scrub(ex.Message)}");
+        }
+        builder.ApplicationName ??= "ferry";
+        builder.Timezone = "UTC";
+        builder.Pooling = false;
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new TargetException($"cannot connect to the PostgreSQL target {Describe(builder)}: {SecretMasker.Scrub(ex.Message)}", ex);
+        }
+        return connection;
+    }
+
+    /// <summary>host:port/database, the way a person names the target; never the password.</summary>
+    internal static string Describe(NpgsqlConnectionStringBuilder builder) =>
+        SecretMasker.Scrub($"{builder.Host}:{builder.Port}/{builder.Database}");
+
+    internal static async Task EnsureLedgerAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        var inTransaction = await InTransactionAsync(connection, cancellationToken).ConfigureAwait(false);
+        command.CommandText = (inTransaction ? "" : "BEGIN;") +
+            $"SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});" + PostgresLedgerSchema.Create + (inTransaction ? "" : "COMMIT;");
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<bool> InTransactionAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT now() <> statement_timestamp()";
+        // Inside a transaction now() is the transaction's start, before this statement's own timestamp.
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private async Task AcquireRunLockAsync(CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT pg_try_advisory_lock({PostgresLedgerSchema.RunLockClass}, hashtext(@manifest))";
+        command.Parameters.AddWithValue("manifest", manifest.FilePath);
+        if ((bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+            return;
+        await EnsureLedgerAsync(connection, cancellationToken).ConfigureAwait(false);
+        await using var who = connection.CreateCommand();
+        who.CommandText = "SELECT run_id, pid, host, started_at FROM ferry.runs WHERE manifest = @manifest AND status = 'running' ORDER BY run_id DESC LIMIT 1";
+        who.Parameters.AddWithValue("manifest", manifest.FilePath);
+        await using var reader = await who.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var running = await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+            ? $"run {reader.GetInt64(0)} (process {reader.GetInt32(1)} on {reader.GetString(2)}, started {reader.GetDateTime(3):yyyy-MM-dd HH:mm:ss}Z)"
+            : "another run";
+        throw new TargetException($"{running} is loading this manifest into the target right now; a second run is refused. Wait for it to finish, or stop it");
+    }
+
+    public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
+    {
+        long? interrupted = null;
+        string? fingerprint = null;
+        await using (var latest = connection.CreateCommand())
+        {
+            latest.CommandText = "SELECT run_id, status, source_fingerprint FROM ferry.runs WHERE manifest = @manifest ORDER BY run_id DESC LIMIT 1";
+            latest.Parameters.AddWithValue("manifest", start.Manifest);
+            await using var reader = await latest.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                && (reader.GetString(1) == "running" || start.Resume && reader.GetString(1) == "failed"))
+            {
+                interrupted = reader.GetInt64(0);
+                fingerprint = reader.IsDBNull(2) ? null : reader.GetString(2);
+            }
+        }
+        if (interrupted is { } id && !start.Restart && !start.DryRun)
+        {
+            if (fingerprint != start.SourceFingerprint)
+                throw new TargetException($"run {id} was interrupted, but its source has changed since; it cannot be resumed. Run again with --restart to start a new run");
+            await using (var resume = connection.CreateCommand())
+            {
+                resume.CommandText = "UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, correlation_id = @correlation, pid = @pid, host = @host WHERE run_id = @run";
+                resume.Parameters.AddWithValue("correlation", start.CorrelationId);
+                resume.Parameters.AddWithValue("pid", Environment.ProcessId);
+                resume.Parameters.AddWithValue("host", Environment.MachineName);
+                resume.Parameters.AddWithValue("run", id);
+                await resume.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            return new RunBegin(id, true, await CheckpointsAsync(id, cancellationToken).ConfigureAwait(false));
+        }
+        await using (var stale = connection.CreateCommand())
+        {
+            // We hold this manifest's run lock: a run of it still marked running belongs to a process that died.
+            stale.CommandText = "UPDATE ferry.runs SET status = 'failed', finished_at = now(), error = 'the process ended before the run finished' WHERE manifest = @manifest AND status = 'running'";
+            stale.Parameters.AddWithValue("manifest", start.Manifest);
+            await stale.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO ferry.runs (name, manifest, source, source_fingerprint, correlation_id, status, host, pid)
+            VALUES (@name, @manifest, @source, @fingerprint, @correlation, 'running', @host, @pid)
+            RETURNING run_id
+            """;
+        command.Parameters.AddWithValue("name", (object?)start.Name ?? DBNull.Value);
+        command.Parameters.AddWithValue("manifest", start.Manifest);
+        command.Parameters.AddWithValue("source", SecretMasker.Scrub(start.Source));
+        command.Parameters.AddWithValue("fingerprint", start.SourceFingerprint);
+        command.Parameters.AddWithValue("correlation", start.CorrelationId);
+        command.Parameters.AddWithValue("host", Environment.MachineName);
+        command.Parameters.AddWithValue("pid", Environment.ProcessId);
+        var runId = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        return new RunBegin(runId, false, new Dictionary<string, EntityCheckpoint>());
+    }
+
+    private async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(long runId, CancellationToken cancellationToken)
+    {
+        var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
+                   sum(b.unchanged), sum(b.rejected), sum(b.warnings), bool_or(e.completed_at IS NOT NULL)
+            FROM ferry.batches b LEFT JOIN ferry.run_entities e ON e.run_id = b.run_id AND e.entity = b.entity
+            WHERE b.run_id = @run GROUP BY b.entity
+            """;
+        command.Parameters.AddWithValue("run", runId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), new EntityCounts
+            {
+                RowsRead = reader.GetInt64(3),
+                Inserted = reader.GetInt64(4),
+                Updated = reader.GetInt64(5),
+                Unchanged = reader.GetInt64(6),
+                Rejected = reader.GetInt64(7),
+                Warnings = reader.GetInt64(8),
+            }, reader.GetBoolean(9));
+        return checkpoints;
+    }
+
+    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken) =>
+        await PostgresEntityLoader.CreateAsync(this, runId, plan, dryRun, cancellationToken).ConfigureAwait(false);
+
+    public async Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE ferry.runs SET status = @status, finished_at = now(), error = @error WHERE run_id = @run";
+        command.Parameters.AddWithValue("status", status.ToString().ToLowerInvariant());
+        command.Parameters.AddWithValue("error", error is null ? DBNull.Value : SecretMasker.Scrub(error));
+        command.Parameters.AddWithValue("run", runId);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    internal async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Failures that a new connection may not meet again: the connection was lost or the server restarted.</summary>
+    public static bool IsTransient(Exception exception) => exception switch
+    {
+        PostgresException pg => pg.IsTransient || pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is "57P01" or "57P02" or "57P03",
+        NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is IOException or System.Net.Sockets.SocketException,
+        _ => false,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        if (dryRun && connection.State == System.Data.ConnectionState.Open)
+        {
+            try
+            {
+                await ExecuteAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (NpgsqlException)
+            {
+                // The connection is gone: the server has rolled the dry run back already.
+            }
+        }
+        // Closing the session releases the run lock.
+        await connection.DisposeAsync().ConfigureAwait(false);
+    }
+}

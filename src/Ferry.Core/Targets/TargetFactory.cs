@@ -1,0 +1,37 @@
+using Ferry.Manifest;
+using Ferry.Targets.Postgres;
+using Ferry.Targets.Sqlite;
+
+namespace Ferry.Targets;
+
+/// <summary>Opens the manifest's target, whichever kind it is.</summary>
+public static class TargetFactory
+{
+    public static async Task<ITarget> OpenForRunAsync(MigrationManifest manifest, bool dryRun, CancellationToken cancellationToken) =>
+        manifest.Target.Kind switch
+        {
+            TargetKind.Postgres => await PostgresTarget.OpenForRunAsync(manifest, dryRun, cancellationToken).ConfigureAwait(false),
+            _ => await SqliteTarget.OpenForRunAsync(manifest, dryRun, cancellationToken).ConfigureAwait(false),
+        };
+
+    public static async Task<ILedgerReader> OpenLedgerAsync(MigrationManifest manifest, CancellationToken cancellationToken) =>
+        manifest.Target.Kind switch
+        {
+            TargetKind.Postgres => await PostgresLedgerReader.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
+            _ => await SqliteLedgerReader.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
+        };
+
+    /// <summary>Checks the target can be reached (and, for SQLite, created), without changing it.</summary>
+    public static async Task CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
+    {
+        if (manifest.Target.Kind == TargetKind.Postgres)
+        {
+            await (await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+        await SqliteTarget.CheckAsync(manifest, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A failure a new connection may not meet again (a dropped connection, a restarting server).</summary>
+    public static bool IsTransient(Exception exception) => PostgresTarget.IsTransient(exception);
+}
