@@ -26,6 +26,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly SqliteStatement? update, lookupOne, lookupMany;
     private readonly StagingJson json = new();
     private readonly object[] row;
+    private readonly HashSet<string> batchKeys = new(StringComparer.Ordinal), repeatedKeys = new(StringComparer.Ordinal);
     private bool entityOpen;
 
     private SqliteEntityLoader(SqliteConnection connection, long runId, EntityPlan plan)
@@ -236,6 +237,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private void WriteRows(Batch batch, CancellationToken cancellationToken)
     {
         var existing = Lookup(batch);
+        FindRepeatedKeys(batch);
         var mode = plan.Spec.Mode;
         foreach (var current in batch.Rows)
         {
@@ -281,10 +283,20 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 Reject(current, "target", $"the target refused the row: {SecretMasker.Scrub(ex.Message)}");
                 continue;
             }
-            // Later rows of this batch with the same key must see this one.
-            if (existing is not null)
+            // A later row of this batch with the same key must see this one.
+            if (existing is not null && repeatedKeys.Contains(current.Key!))
                 existing[current.Key!] = (object[])row.Clone();
         }
+    }
+
+    /// <summary>Keys that more than one row of the batch carries: only those rows need remembering once written.</summary>
+    private void FindRepeatedKeys(Batch batch)
+    {
+        batchKeys.Clear();
+        repeatedKeys.Clear();
+        foreach (var current in batch.Rows)
+            if (!current.Rejected && !batchKeys.Add(current.Key!))
+                repeatedKeys.Add(current.Key!);
     }
 
     private void Execute(SqliteStatement statement)

@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -12,6 +13,7 @@ internal sealed class SqliteStatement : IDisposable
 {
     private readonly sqlite3 db;
     private readonly sqlite3_stmt statement;
+    private byte[] utf8 = new byte[256]; // text is encoded here, not into a new array per value
 
     public SqliteStatement(SqliteConnection connection, string sql)
     {
@@ -32,11 +34,19 @@ internal sealed class SqliteStatement : IDisposable
             long l => raw.sqlite3_bind_int64(statement, i, l),
             int n => raw.sqlite3_bind_int64(statement, i, n),
             double d => raw.sqlite3_bind_double(statement, i, d),
-            string s => raw.sqlite3_bind_text(statement, i, s),
+            string s => raw.sqlite3_bind_text(statement, i, Encode(s)),
             byte[] b => raw.sqlite3_bind_blob(statement, i, b),
             _ => raw.sqlite3_bind_text(statement, i, value.ToString()),
         };
         Check(rc);
+    }
+
+    private ReadOnlySpan<byte> Encode(string text)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (max > utf8.Length)
+            utf8 = new byte[Math.Max(max, utf8.Length * 2)];
+        return utf8.AsSpan(0, Encoding.UTF8.GetBytes(text, utf8));
     }
 
     /// <summary>Binds UTF-8 text without making a string of it first.</summary>

@@ -47,7 +47,7 @@ public sealed class SqliteTarget : ITarget
             // can wrap the whole run in one outer transaction and roll it all back at the end.
             await ExecuteAsync(connection, dryRun
                 ? "PRAGMA cache_size=-16384; PRAGMA foreign_keys=ON; BEGIN;"
-                : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384; PRAGMA foreign_keys=ON;", cancellationToken).ConfigureAwait(false);
+                : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384; PRAGMA cache_size=-16384; PRAGMA foreign_keys=ON;", cancellationToken).ConfigureAwait(false);
             return new SqliteTarget(connection, runLock, dryRun);
         }
         catch
