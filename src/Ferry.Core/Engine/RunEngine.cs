@@ -197,7 +197,10 @@ public static class RunEngine
                 if (rows.Find(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
                 {
                     var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
-                    throw new FatalRowException($"{source.Origin}:{fatal.Line}: {issue} — fatal rule broken, the run stops (batch {number} not written)");
+                    var unwritten = plan.Spec.Mode == LoadMode.Replace
+                        ? $"nothing of entity {plan.Spec.Name} was written: a replace load commits once, at its end"
+                        : $"batch {number} not written";
+                    throw new FatalRowException($"{source.Origin}:{fatal.Line}: {issue} — fatal rule broken, the run stops ({unwritten})");
                 }
                 var counts = await loader.LoadBatchAsync(new Batch(number, columns, rows), stop.Token).ConfigureAwait(false);
                 totals.Add(counts);
@@ -219,6 +222,9 @@ public static class RunEngine
             {
                 // The reader stopped because the loader failed; the loader's error is the one to report.
             }
+            // A replace load is one transaction: when it fails, none of its batches stays.
+            if (plan.Spec.Mode == LoadMode.Replace)
+                totals.Clear();
             throw;
         }
         await loader.CompleteAsync(totals, cancellationToken).ConfigureAwait(false);

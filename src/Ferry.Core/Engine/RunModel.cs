@@ -16,6 +16,8 @@ public sealed class EntityCounts
     [JsonPropertyName("rejected")] public long Rejected { get; set; }
     [JsonPropertyName("warnings")] public long Warnings { get; set; }
 
+    public void Clear() => RowsRead = Inserted = Updated = Unchanged = Rejected = Warnings = 0;
+
     public void Add(EntityCounts other)
     {
         RowsRead += other.RowsRead;

@@ -103,6 +103,9 @@ public class LoadModeTests
         Assert.Equal(0, Foi.Count(ws, "SELECT count(*) FROM ferry_batches WHERE run_id = 2"));
         Assert.Equal(0, Foi.Count(ws, $"SELECT count(*) FROM {Foi.Stage} WHERE run_id = 2"));
         Assert.Equal(new Counts(0, 0, 0, 0, 0), Foi.LedgerCounts(ws, 2));
+        // What the person is told matches the ledger: nothing of the replace was written.
+        Assert.Contains("nothing of entity foi_request was written", failed.Error);
+        Assert.Matches(@"foi_request\s*│\s*0\s*│\s*0\s*│", failed.Output);
     }
 
     [Fact]
