@@ -7,14 +7,18 @@ namespace Ferry.Engine;
 /// <summary>An entity ready to run: its contract and mapping bound to the source's columns.</summary>
 public sealed class EntityPlan
 {
-    private EntityPlan(EntitySpec spec, ContractValidator validator, RowMapper mapper)
+    private EntityPlan(EntitySpec spec, int position, ContractValidator validator, RowMapper mapper)
     {
         Spec = spec;
+        Position = position;
         Validator = validator;
         Mapper = mapper;
     }
 
     public EntitySpec Spec { get; }
+
+    /// <summary>The entity's place in the manifest: the order it is loaded and listed in.</summary>
+    public int Position { get; }
     public ContractValidator Validator { get; }
     public RowMapper Mapper { get; }
 
@@ -67,8 +71,9 @@ public sealed class EntityPlan
         var expressions = new Queue<Func<string?[], object?>>(compiled.OfType<Func<string?[], object?>>());
         try
         {
-            return manifest.Entities.Select(e => new EntityPlan(
+            return manifest.Entities.Select((e, i) => new EntityPlan(
                 e,
+                i,
                 ContractValidator.Create(e.Rules, sourceColumns, checks),
                 RowMapper.Create(e, sourceColumns, expressions))).ToList();
         }

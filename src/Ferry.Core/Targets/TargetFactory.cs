@@ -17,8 +17,15 @@ public static class TargetFactory
     public static async Task<ILedgerReader> OpenLedgerAsync(MigrationManifest manifest, CancellationToken cancellationToken) =>
         manifest.Target.Kind switch
         {
-            TargetKind.Postgres => await PostgresLedgerReader.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
-            _ => await SqliteLedgerReader.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
+            TargetKind.Postgres => await LedgerReader.OpenAsync(
+                await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
+                new LedgerNames(t => "ferry." + t, e => $"ferry.\"{PostgresLedgerSchema.StagingTable(e)}\"", "SELECT to_regclass(@name) IS NOT NULL"),
+                cancellationToken).ConfigureAwait(false),
+            _ => await LedgerReader.OpenAsync(
+                await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false),
+                new LedgerNames(t => "ferry_" + t, e => $"\"{SqliteLedgerSchema.StagingTable(e)}\"",
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')"),
+                cancellationToken).ConfigureAwait(false),
         };
 
     /// <summary>Checks the target can be reached (and, for SQLite, created), without changing it.</summary>

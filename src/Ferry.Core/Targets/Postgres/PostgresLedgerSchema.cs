@@ -35,6 +35,7 @@ internal static class PostgresLedgerSchema
             entity       text NOT NULL,
             target       text NOT NULL,
             mode         text NOT NULL,
+            position     integer NOT NULL DEFAULT 0,
             rows_read    bigint NOT NULL DEFAULT 0,
             inserted     bigint NOT NULL DEFAULT 0,
             updated      bigint NOT NULL DEFAULT 0,

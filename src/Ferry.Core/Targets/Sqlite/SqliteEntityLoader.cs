@@ -80,8 +80,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         var staging = SqliteLedgerSchema.StagingTable(plan.Spec.Name);
         await SqliteTarget.ExecuteAsync(connection, SqliteLedgerSchema.CreateStaging(staging), cancellationToken).ConfigureAwait(false);
         var loader = new SqliteEntityLoader(connection, runId, plan);
-        using (var register = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_entities (run_id, entity, target, mode) VALUES (?1, ?2, ?3, ?4)"))
-            Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant());
+        using (var register = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_entities (run_id, entity, target, mode, position) VALUES (?1, ?2, ?3, ?4, ?5)"))
+            Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant(), (long)plan.Position);
         // Rows an interrupted attempt landed but never loaded: their batch is read again from the source.
         using (var clear = new SqliteStatement(connection, $"DELETE FROM {Quote(staging)} WHERE run_id = ?1 AND status = 'pending'"))
             Run(clear, runId);

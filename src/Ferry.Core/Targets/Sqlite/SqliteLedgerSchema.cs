@@ -26,6 +26,7 @@ internal static class SqliteLedgerSchema
             entity     TEXT NOT NULL,
             target     TEXT NOT NULL,
             mode       TEXT NOT NULL,
+            position   INTEGER NOT NULL DEFAULT 0,
             rows_read  INTEGER NOT NULL DEFAULT 0,
             inserted   INTEGER NOT NULL DEFAULT 0,
             updated    INTEGER NOT NULL DEFAULT 0,

@@ -239,15 +239,7 @@ public sealed class SqliteTarget : ITarget
         command.Parameters.AddWithValue("$run", runId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), new EntityCounts
-            {
-                RowsRead = reader.GetInt64(3),
-                Inserted = reader.GetInt64(4),
-                Updated = reader.GetInt64(5),
-                Unchanged = reader.GetInt64(6),
-                Rejected = reader.GetInt64(7),
-                Warnings = reader.GetInt64(8),
-            }, reader.GetBoolean(9));
+            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), LedgerReader.Counts(reader, 3), reader.GetBoolean(9));
         return checkpoints;
     }
 
