@@ -19,12 +19,11 @@ public static class TargetFactory
         {
             TargetKind.Postgres => await LedgerReader.OpenAsync(
                 await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
-                new LedgerNames(t => "ferry." + t, e => $"ferry.\"{PostgresLedgerSchema.StagingTable(e)}\"", "SELECT to_regclass(@name) IS NOT NULL"),
+                PostgresLedgerSchema.Names,
                 cancellationToken).ConfigureAwait(false),
             _ => await LedgerReader.OpenAsync(
                 await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false),
-                new LedgerNames(t => "ferry_" + t, e => $"\"{SqliteLedgerSchema.StagingTable(e)}\"",
-                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')"),
+                SqliteLedgerSchema.Names,
                 cancellationToken).ConfigureAwait(false),
         };
 

@@ -77,6 +77,8 @@ internal static class PostgresLedgerSchema
 
     public static string StagingTable(string entity) => "stage_" + entity;
 
+    public static readonly LedgerNames Names = new(t => "ferry." + t, e => $"ferry.\"{StagingTable(e)}\"", "SELECT to_regclass(@name) IS NOT NULL");
+
     /// <summary>Every source row of an entity, its raw values and what became of it.</summary>
     public static string CreateStaging(string entity) => $"""
         CREATE TABLE IF NOT EXISTS ferry."{StagingTable(entity)}" (

@@ -120,88 +120,14 @@ public sealed class PostgresTarget : ITarget
 
     public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
     {
-        long? interrupted = null;
-        string? fingerprint = null;
-        await using (var latest = connection.CreateCommand())
-        {
-            latest.CommandText = "SELECT run_id, status, source_fingerprint FROM ferry.runs WHERE manifest = @manifest ORDER BY run_id DESC LIMIT 1";
-            latest.Parameters.AddWithValue("manifest", start.Manifest);
-            await using var reader = await latest.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-                && (reader.GetString(1) == "running" || start.Resume && reader.GetString(1) == "failed"))
-            {
-                interrupted = reader.GetInt64(0);
-                fingerprint = reader.IsDBNull(2) ? null : reader.GetString(2);
-            }
-        }
-        if (interrupted is { } id && !start.Restart && !start.DryRun)
-        {
-            if (fingerprint != start.SourceFingerprint)
-                throw new TargetException($"run {id} was interrupted, but its source has changed since; it cannot be resumed. Run again with --restart to start a new run");
-            await using (var resume = connection.CreateCommand())
-            {
-                resume.CommandText = "UPDATE ferry.runs SET status = 'running', finished_at = NULL, error = NULL, correlation_id = @correlation, pid = @pid, host = @host WHERE run_id = @run";
-                resume.Parameters.AddWithValue("correlation", start.CorrelationId);
-                resume.Parameters.AddWithValue("pid", Environment.ProcessId);
-                resume.Parameters.AddWithValue("host", Environment.MachineName);
-                resume.Parameters.AddWithValue("run", id);
-                await resume.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            return new RunBegin(id, true, await CheckpointsAsync(id, cancellationToken).ConfigureAwait(false));
-        }
-        await using (var stale = connection.CreateCommand())
-        {
-            // We hold this manifest's run lock: a run of it still marked running belongs to a process that died.
-            stale.CommandText = "UPDATE ferry.runs SET status = 'failed', finished_at = now(), error = 'the process ended before the run finished' WHERE manifest = @manifest AND status = 'running'";
-            stale.Parameters.AddWithValue("manifest", start.Manifest);
-            await stale.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            INSERT INTO ferry.runs (name, manifest, source, source_fingerprint, correlation_id, status, host, pid)
-            VALUES (@name, @manifest, @source, @fingerprint, @correlation, 'running', @host, @pid)
-            RETURNING run_id
-            """;
-        command.Parameters.AddWithValue("name", (object?)start.Name ?? DBNull.Value);
-        command.Parameters.AddWithValue("manifest", start.Manifest);
-        command.Parameters.AddWithValue("source", SecretMasker.Scrub(start.Source));
-        command.Parameters.AddWithValue("fingerprint", start.SourceFingerprint);
-        command.Parameters.AddWithValue("correlation", start.CorrelationId);
-        command.Parameters.AddWithValue("host", Environment.MachineName);
-        command.Parameters.AddWithValue("pid", Environment.ProcessId);
-        var runId = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        return new RunBegin(runId, false, new Dictionary<string, EntityCheckpoint>());
-    }
-
-    private async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(long runId, CancellationToken cancellationToken)
-    {
-        var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
-                   sum(b.unchanged), sum(b.rejected), sum(b.warnings), bool_or(e.completed_at IS NOT NULL)
-            FROM ferry.batches b LEFT JOIN ferry.run_entities e ON e.run_id = b.run_id AND e.entity = b.entity
-            WHERE b.run_id = @run GROUP BY b.entity
-            """;
-        command.Parameters.AddWithValue("run", runId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), LedgerReader.Counts(reader, 3), reader.GetBoolean(9));
-        return checkpoints;
+        return await RunLedger.BeginAsync(connection, PostgresLedgerSchema.Names, start, DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken) =>
         await PostgresEntityLoader.CreateAsync(this, runId, plan, dryRun, cancellationToken).ConfigureAwait(false);
 
-    public async Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = "UPDATE ferry.runs SET status = @status, finished_at = now(), error = @error WHERE run_id = @run";
-        command.Parameters.AddWithValue("status", status.ToString().ToLowerInvariant());
-        command.Parameters.AddWithValue("error", error is null ? DBNull.Value : SecretMasker.Scrub(error));
-        command.Parameters.AddWithValue("run", runId);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken) =>
+        RunLedger.FinishAsync(connection, PostgresLedgerSchema.Names, runId, status, error, DateTime.UtcNow, cancellationToken);
 
     internal async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
     {

@@ -72,4 +72,7 @@ internal static class SqliteLedgerSchema
         """;
 
     public static string StagingTable(string entity) => "ferry_stage_" + entity;
+
+    public static readonly LedgerNames Names = new(t => "ferry_" + t, e => $"\"{StagingTable(e)}\"",
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')");
 }

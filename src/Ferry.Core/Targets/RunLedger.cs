@@ -1,0 +1,91 @@
+using System.Data.Common;
+using Ferry.Diagnostics;
+using Ferry.Engine;
+
+namespace Ferry.Targets;
+
+/// <summary>
+/// Starting and finishing runs in a target's ledger, the same on every target: a run of this
+/// manifest left <c>running</c> (its process died, since the caller holds the run lock) is resumed
+/// from its checkpoints; otherwise a new run is recorded.
+/// </summary>
+internal static class RunLedger
+{
+    /// <param name="now">The current time as the target stores it (text for SQLite, a timestamp for PostgreSQL).</param>
+    public static async Task<RunBegin> BeginAsync(DbConnection connection, LedgerNames names, RunStart start, object now, CancellationToken cancellationToken)
+    {
+        var runs = names.Table("runs");
+        long? interrupted = null;
+        string? fingerprint = null;
+        await using (var latest = Command(connection, $"SELECT run_id, status, source_fingerprint FROM {runs} WHERE manifest = @manifest ORDER BY run_id DESC LIMIT 1",
+            ("manifest", start.Manifest)))
+        await using (var reader = await latest.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                && (reader.GetString(1) == "running" || start.Resume && reader.GetString(1) == "failed"))
+            {
+                interrupted = reader.GetInt64(0);
+                fingerprint = reader.IsDBNull(2) ? null : reader.GetString(2);
+            }
+        }
+        if (interrupted is { } id && !start.Restart && !start.DryRun)
+        {
+            if (fingerprint != start.SourceFingerprint)
+                throw new TargetException($"run {id} was interrupted, but its source has changed since; it cannot be resumed. Run again with --restart to start a new run");
+            await ExecuteAsync(connection, $"UPDATE {runs} SET status = 'running', finished_at = NULL, error = NULL, correlation_id = @correlation, pid = @pid, host = @host WHERE run_id = @run",
+                cancellationToken, ("correlation", start.CorrelationId), ("pid", Environment.ProcessId), ("host", Environment.MachineName), ("run", id)).ConfigureAwait(false);
+            return new RunBegin(id, true, await CheckpointsAsync(connection, names, id, cancellationToken).ConfigureAwait(false));
+        }
+        await ExecuteAsync(connection, $"UPDATE {runs} SET status = 'failed', finished_at = @now, error = 'the process ended before the run finished' WHERE manifest = @manifest AND status = 'running'",
+            cancellationToken, ("now", now), ("manifest", start.Manifest)).ConfigureAwait(false);
+        await using var insert = Command(connection, $"""
+            INSERT INTO {runs} (name, manifest, source, source_fingerprint, correlation_id, started_at, status, host, pid)
+            VALUES (@name, @manifest, @source, @fingerprint, @correlation, @now, 'running', @host, @pid)
+            RETURNING run_id
+            """,
+            ("name", start.Name), ("manifest", start.Manifest), ("source", SecretMasker.Scrub(start.Source)), ("fingerprint", start.SourceFingerprint),
+            ("correlation", start.CorrelationId), ("now", now), ("host", Environment.MachineName), ("pid", Environment.ProcessId));
+        var runId = Convert.ToInt64(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        return new RunBegin(runId, false, new Dictionary<string, EntityCheckpoint>());
+    }
+
+    /// <summary>Each entity's last committed batch and the counts of all its committed batches.</summary>
+    private static async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(DbConnection connection, LedgerNames names, long runId, CancellationToken cancellationToken)
+    {
+        var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
+        await using var command = Command(connection, $"""
+            SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
+                   sum(b.unchanged), sum(b.rejected), sum(b.warnings), max(CASE WHEN e.completed_at IS NULL THEN 0 ELSE 1 END)
+            FROM {names.Table("batches")} b LEFT JOIN {names.Table("run_entities")} e ON e.run_id = b.run_id AND e.entity = b.entity
+            WHERE b.run_id = @run GROUP BY b.entity
+            """, ("run", runId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), LedgerReader.Counts(reader, 3), reader.GetInt32(9) == 1);
+        return checkpoints;
+    }
+
+    public static Task FinishAsync(DbConnection connection, LedgerNames names, long runId, RunStatus status, string? error, object now, CancellationToken cancellationToken) =>
+        ExecuteAsync(connection, $"UPDATE {names.Table("runs")} SET status = @status, finished_at = @now, error = @error WHERE run_id = @run", cancellationToken,
+            ("status", status.ToString().ToLowerInvariant()), ("now", now), ("error", error is null ? null : SecretMasker.Scrub(error)), ("run", runId));
+
+    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            command.Parameters.Add(parameter);
+        }
+        return command;
+    }
+
+    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        await using var command = Command(connection, sql, parameters);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
