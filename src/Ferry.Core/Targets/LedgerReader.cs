@@ -13,26 +13,29 @@ internal sealed record LedgerNames(Func<string, string> Table, Func<string, stri
 
 /// <summary>
 /// Reads runs, their counts and their rejected rows from a target's ledger, over plain ADO.NET:
-/// the ledger has the same tables and columns on every target.
+/// the ledger has the same tables and columns on every target. Several manifests may load one
+/// database and share its ledger, so a reader sees only the runs of its own manifest.
 /// </summary>
 internal sealed class LedgerReader : ILedgerReader
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true };
     private readonly DbConnection connection;
     private readonly LedgerNames names;
+    private readonly string manifest;
     private readonly string runColumns;
 
-    private LedgerReader(DbConnection connection, LedgerNames names)
+    private LedgerReader(DbConnection connection, LedgerNames names, string manifest)
     {
         this.connection = connection;
         this.names = names;
-        runColumns = $"SELECT run_id, name, source, status, started_at, finished_at, error FROM {names.Table("runs")}";
+        this.manifest = manifest;
+        runColumns = $"SELECT run_id, name, source, status, started_at, finished_at, error FROM {names.Table("runs")} WHERE manifest = @manifest";
     }
 
     /// <summary>Takes over <paramref name="connection"/>; fails clearly when no run has made a ledger there.</summary>
-    public static async Task<LedgerReader> OpenAsync(DbConnection connection, LedgerNames names, CancellationToken cancellationToken)
+    public static async Task<LedgerReader> OpenAsync(DbConnection connection, LedgerNames names, string manifest, CancellationToken cancellationToken)
     {
-        var reader = new LedgerReader(connection, names);
+        var reader = new LedgerReader(connection, names, manifest);
         if (!await reader.ExistsAsync(names.Table("runs"), cancellationToken).ConfigureAwait(false))
         {
             await reader.DisposeAsync().ConfigureAwait(false);
@@ -52,12 +55,12 @@ internal sealed class LedgerReader : ILedgerReader
 
     public async Task<RunRecord?> GetRunAsync(long? runId, CancellationToken cancellationToken) => runId is null
         ? (await ListRunsAsync(1, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
-        : (await RunsAsync($"{runColumns} WHERE run_id = @run", ("run", runId.Value), cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        : (await RunsAsync($"{runColumns} AND run_id = @run", ("run", runId.Value), cancellationToken).ConfigureAwait(false)).FirstOrDefault();
 
     private async Task<List<RunRecord>> RunsAsync(string sql, (string, object) parameter, CancellationToken cancellationToken)
     {
         var runs = new List<RunRecord>();
-        await using (var command = Command(sql, parameter))
+        await using (var command = Command(sql, parameter, ("manifest", manifest)))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

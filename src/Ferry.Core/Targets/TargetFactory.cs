@@ -19,11 +19,11 @@ public static class TargetFactory
         {
             TargetKind.Postgres => await LedgerReader.OpenAsync(
                 await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
-                PostgresLedgerSchema.Names,
+                PostgresLedgerSchema.Names, manifest.FilePath,
                 cancellationToken).ConfigureAwait(false),
             _ => await LedgerReader.OpenAsync(
                 await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false),
-                SqliteLedgerSchema.Names,
+                SqliteLedgerSchema.Names, manifest.FilePath,
                 cancellationToken).ConfigureAwait(false),
         };
 
