@@ -191,11 +191,13 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 throw;
             }
         }
+        FaultInjection.Point("postgres.after-land", batch.Number);
 
         await BeginAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         try
         {
             await WriteBatchAsync(batch, counts, cancellationToken).ConfigureAwait(false);
+            FaultInjection.Point("postgres.before-commit", batch.Number);
             await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -203,6 +205,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await AbortAsync("ferry_batch").ConfigureAwait(false);
             throw;
         }
+        FaultInjection.Point("postgres.after-commit", batch.Number);
         return counts;
     }
 
@@ -322,6 +325,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         {
             for (var i = 0; i < rows.Count; i++)
             {
+                if (i == rows.Count / 2)
+                    FaultInjection.Point("postgres.mid-copy", batch);
                 await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
                 await copy.WriteAsync(i, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
                 var values = rows[i].Values!;
