@@ -125,7 +125,13 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    /// <summary>Creates the table from the mapping, or checks an existing one; returns each column's type there.</summary>
+    /// <summary>
+    /// Creates the table from the mapping, or checks an existing one; returns each column's type there,
+    /// by its catalog name and without its modifier (<c>pg_catalog."varchar"</c>, <c>pg_catalog.bpchar</c>):
+    /// an explicit cast to <c>varchar(40)</c> or <c>character</c> (that is, <c>char(1)</c>) would cut a longer
+    /// value silently, whereas the insert's own assignment to the column refuses it (and rounds numerics as
+    /// PostgreSQL does).
+    /// </summary>
     private async Task<Dictionary<string, string>> EnsureTableAsync(CancellationToken cancellationToken)
     {
         var existing = await ColumnTypesAsync(cancellationToken).ConfigureAwait(false);
@@ -162,7 +168,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         var types = new Dictionary<string, string>(StringComparer.Ordinal);
         await using var info = connection.CreateCommand();
         info.CommandText = """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+            SELECT a.attname, format('%I.%I', n.nspname, t.typname) FROM pg_attribute a
+            JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
             WHERE a.attrelid = to_regclass(quote_ident(@schema) || '.' || quote_ident(@table)) AND a.attnum > 0 AND NOT a.attisdropped
             """;
         info.Parameters.AddWithValue("schema", target.Schema);
