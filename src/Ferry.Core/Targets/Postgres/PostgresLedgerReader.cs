@@ -6,13 +6,21 @@ using Npgsql;
 
 namespace Ferry.Targets.Postgres;
 
-/// <summary>Reads runs, their counts and their rejected rows from the <c>ferry</c> schema.</summary>
+/// <summary>
+/// Reads runs, their counts and their rejected rows from the <c>ferry</c> schema. Every manifest that
+/// loads this database shares the schema, so only the runs of the reader's manifest are seen.
+/// </summary>
 public sealed class PostgresLedgerReader : ILedgerReader
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true };
     private readonly NpgsqlConnection connection;
+    private readonly string manifest;
 
-    private PostgresLedgerReader(NpgsqlConnection connection) => this.connection = connection;
+    private PostgresLedgerReader(NpgsqlConnection connection, string manifest)
+    {
+        this.connection = connection;
+        this.manifest = manifest;
+    }
 
     public static async Task<PostgresLedgerReader> OpenAsync(MigrationManifest manifest, CancellationToken cancellationToken)
     {
@@ -24,14 +32,14 @@ public sealed class PostgresLedgerReader : ILedgerReader
             await connection.DisposeAsync().ConfigureAwait(false);
             throw new TargetException("the target has no ferry ledger yet: no run has written to it");
         }
-        return new PostgresLedgerReader(connection);
+        return new PostgresLedgerReader(connection, manifest.FilePath);
     }
 
     private const string RunColumns = "run_id, name, source, status, started_at, finished_at, error";
 
     public async Task<IReadOnlyList<RunRecord>> ListRunsAsync(int limit, CancellationToken cancellationToken)
     {
-        var runs = await QueryRunsAsync($"SELECT {RunColumns} FROM ferry.runs ORDER BY run_id DESC LIMIT @limit", ("limit", limit), cancellationToken).ConfigureAwait(false);
+        var runs = await QueryRunsAsync($"SELECT {RunColumns} FROM ferry.runs WHERE manifest = @manifest ORDER BY run_id DESC LIMIT @limit", ("limit", limit), cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < runs.Count; i++)
             runs[i] = runs[i] with { Entities = await EntitiesAsync(runs[i].RunId, cancellationToken).ConfigureAwait(false) };
         return runs;
@@ -41,7 +49,7 @@ public sealed class PostgresLedgerReader : ILedgerReader
     {
         if (runId is null)
             return (await ListRunsAsync(1, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
-        var runs = await QueryRunsAsync($"SELECT {RunColumns} FROM ferry.runs WHERE run_id = @run", ("run", runId.Value), cancellationToken).ConfigureAwait(false);
+        var runs = await QueryRunsAsync($"SELECT {RunColumns} FROM ferry.runs WHERE run_id = @run AND manifest = @manifest", ("run", runId.Value), cancellationToken).ConfigureAwait(false);
         return runs.Count == 0 ? null : runs[0] with { Entities = await EntitiesAsync(runId.Value, cancellationToken).ConfigureAwait(false) };
     }
 
@@ -51,6 +59,7 @@ public sealed class PostgresLedgerReader : ILedgerReader
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         command.Parameters.AddWithValue(parameter.Name, parameter.Value);
+        command.Parameters.AddWithValue("manifest", manifest);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             runs.Add(new RunRecord(reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2), reader.GetString(3),
