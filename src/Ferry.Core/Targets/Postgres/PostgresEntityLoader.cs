@@ -103,11 +103,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             {(dryRun ? "" : "BEGIN;")}
             SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
             {PostgresLedgerSchema.CreateStaging(plan.Spec.Name)}
-            INSERT INTO ferry.run_entities (run_id, entity, target, mode) VALUES (@run, @entity, @target, @mode) ON CONFLICT DO NOTHING;
+            INSERT INTO ferry.run_entities (run_id, entity, target, target_schema, mode) VALUES (@run, @entity, @target, @schema, @mode) ON CONFLICT DO NOTHING;
             DELETE FROM {staging} WHERE run_id = @run AND status = 'pending';
             {(dryRun ? "" : "COMMIT;")}
             CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}) ON COMMIT DELETE ROWS;
-            """, cancellationToken, ("target", plan.Spec.Table), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant())).ConfigureAwait(false);
+            """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant())).ConfigureAwait(false);
         if (!outer)
             return;
         await ExecuteAsync(dryRun ? "SAVEPOINT ferry_entity" : "BEGIN", cancellationToken).ConfigureAwait(false);

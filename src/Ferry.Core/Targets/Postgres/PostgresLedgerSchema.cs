@@ -34,6 +34,7 @@ internal static class PostgresLedgerSchema
             run_id       bigint NOT NULL REFERENCES ferry.runs,
             entity       text NOT NULL,
             target       text NOT NULL,
+            target_schema text,
             mode         text NOT NULL,
             rows_read    bigint NOT NULL DEFAULT 0,
             inserted     bigint NOT NULL DEFAULT 0,
@@ -44,6 +45,12 @@ internal static class PostgresLedgerSchema
             completed_at timestamptz,
             PRIMARY KEY (run_id, entity)
         );
+        DO $$ BEGIN
+            -- Ledgers made before the column was: rollback needs to know which schema a run's table was in.
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.run_entities'::regclass AND attname = 'target_schema') THEN
+                ALTER TABLE ferry.run_entities ADD COLUMN target_schema text;
+            END IF;
+        END $$;
         CREATE TABLE IF NOT EXISTS ferry.batches (
             run_id       bigint NOT NULL REFERENCES ferry.runs,
             entity       text NOT NULL,
