@@ -28,7 +28,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private readonly bool outer; // a replace load or a dry run: batches are savepoints inside one transaction
     private readonly bool dryRun;
     private readonly StagingJson json = new();
-    private string writeSql = "", captureSql = "";
+    private string writeSql = "", captureSql = "", recaptureSql = "";
     private bool open;
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
 
@@ -62,7 +62,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         if (keys.Count == 0)
         {
             writeSql = $"INSERT INTO {table} ({list}) SELECT {select} FROM {work} s ORDER BY ord";
-            captureSql = "";
+            captureSql = recaptureSql = "";
             return;
         }
         var keyList = string.Join(", ", keys.Select(c => Quote(c.Target)));
@@ -86,6 +86,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
             WHERE ({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => From("s", c)))})
             """;
+        // A key repeated within a batch is written again by a later wave of the same batch: its image from
+        // before the run is the one already taken (or it was inserted by the run), so none is taken again;
+        // rollback could not tell two images of one batch apart.
+        recaptureSql = captureSql.Length == 0 ? "" : captureSql +
+            $" AND NOT EXISTS (SELECT 1 FROM ferry.undo p WHERE p.entity = @entity AND p.business_key = {KeyText("t", keys)} AND p.run_id = @run)";
     }
 
     public static async Task<PostgresEntityLoader> CreateAsync(PostgresTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -218,8 +223,9 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     private async Task WriteBatchAsync(Batch batch, EntityCounts counts, CancellationToken cancellationToken)
     {
-        foreach (var wave in Waves(batch.Rows))
-            await WriteWaveAsync(batch.Number, wave, cancellationToken).ConfigureAwait(false);
+        var waves = Waves(batch.Rows);
+        for (var w = 0; w < waves.Count; w++)
+            await WriteWaveAsync(batch.Number, waves[w], w > 0, cancellationToken).ConfigureAwait(false);
         foreach (var row in batch.Rows)
         {
             if (row.Rejected)
@@ -286,14 +292,14 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         return waves;
     }
 
-    private async Task WriteWaveAsync(int batch, List<BatchRow> rows, CancellationToken cancellationToken)
+    private async Task WriteWaveAsync(int batch, List<BatchRow> rows, bool again, CancellationToken cancellationToken)
     {
         if (rows.Count == 0)
             return;
         await ExecuteAsync("SAVEPOINT ferry_wave", cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteAsync(batch, rows, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(batch, rows, again, cancellationToken).ConfigureAwait(false);
             await ExecuteAsync("RELEASE ferry_wave", cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
@@ -306,7 +312,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 await ExecuteAsync("SAVEPOINT ferry_row", cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await WriteAsync(batch, [row], cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(batch, [row], again, cancellationToken).ConfigureAwait(false);
                     await ExecuteAsync("RELEASE ferry_row", cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException rowError) when (rowError.SqlState.StartsWith("22", StringComparison.Ordinal) || rowError.SqlState.StartsWith("23", StringComparison.Ordinal))
@@ -322,7 +328,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    private async Task WriteAsync(int batch, List<BatchRow> rows, CancellationToken cancellationToken)
+    /// <param name="again">A later wave of the batch: its keys may have been written by this run already.</param>
+    private async Task WriteAsync(int batch, List<BatchRow> rows, bool again, CancellationToken cancellationToken)
     {
         if (workDirty)
             await ExecuteAsync($"TRUNCATE {work}", cancellationToken).ConfigureAwait(false);
@@ -348,7 +355,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
         if (captureSql.Length > 0)
-            await ExecuteAsync(captureSql, cancellationToken, ("batch", batch)).ConfigureAwait(false);
+            await ExecuteAsync(again ? recaptureSql : captureSql, cancellationToken, ("batch", batch)).ConfigureAwait(false);
 
         await using var command = connection.CreateCommand();
         command.CommandText = writeSql;
