@@ -183,6 +183,9 @@ public static class RunEngine
         ITarget target, EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
     {
         observer.EntityStarted(run, plan, source.Origin, checkpoint);
+        // The source is read from its first row: the unique values an earlier attempt of this run saw
+        // (rows it read ahead of its last commit included) are seen again, not taken for repeats.
+        plan.Validator.Reset();
         var columns = source.Columns;
         await using var loader = await target.BeginEntityAsync(runId, plan, checkpoint, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
