@@ -26,6 +26,18 @@ public static class PostgresRollback
             if (!(bool)(await locking.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
                 throw new TargetException("a run of this manifest is loading the target right now; roll back when it has finished");
         }
+        try
+        {
+            return await RollbackLockedAsync(connection, manifest, runId, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await PostgresTarget.UnlockAsync(connection, manifest.FilePath).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<RollbackResult> RollbackLockedAsync(NpgsqlConnection connection, MigrationManifest manifest, long runId, CancellationToken cancellationToken)
+    {
         var status = await ScalarAsync<string>(connection, "SELECT status FROM ferry.runs WHERE run_id = @run AND manifest = @manifest", runId, manifest, cancellationToken).ConfigureAwait(false)
             ?? throw new TargetException($"there is no run {runId} of this manifest");
         if (status == "rolled_back")
