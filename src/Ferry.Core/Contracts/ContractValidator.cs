@@ -64,6 +64,16 @@ public sealed class ContractValidator
                 rule.Record(values, line);
     }
 
+    /// <summary>
+    /// Forgets the <c>unique</c> values seen so far, for a new pass over the source from its first row
+    /// (a run resumed in-process after a lost connection reads and validates its rows again).
+    /// </summary>
+    public void Reset()
+    {
+        foreach (var rule in rules)
+            rule.Reset();
+    }
+
     private sealed class CompiledRule
     {
         private readonly RuleSpec spec;
@@ -162,6 +172,8 @@ public sealed class ContractValidator
                 issues.Add(new ValidationIssue(spec.Severity, spec.Name, spec.Column,
                     spec.Message ?? $"'{value}' repeats the value of line {first.ToString(CultureInfo.InvariantCulture)}"));
         }
+
+        public void Reset() => seen?.Clear();
 
         public void Record(string?[] values, long line)
         {

@@ -91,8 +91,9 @@ public static class RunEngine
         var correlation = Guid.NewGuid().ToString("N");
 
         // A lost connection rolls back the batch in flight; the next attempt resumes the same run
-        // from its last committed batch, after a growing pause.
-        var attempt = 0;
+        // from its last committed batch, after a growing pause. Until this run has begun (its ledger
+        // row written), an attempt is the first one again: resuming then would pick up an older run.
+        long? begun = null;
         var pipeline = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
@@ -105,14 +106,13 @@ public static class RunEngine
             .Build();
         return await pipeline.ExecuteAsync(async ct =>
         {
-            var first = attempt++ == 0;
-            var attemptOptions = first ? options : options with { Resume = true, Restart = false };
-            return await AttemptAsync(manifest, attemptOptions, plans, correlation, started, observer, ct).ConfigureAwait(false);
+            var attemptOptions = begun is null ? options : options with { Resume = true, Restart = false };
+            return await AttemptAsync(manifest, attemptOptions, plans, correlation, started, observer, id => begun = id, ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<RunResult> AttemptAsync(MigrationManifest manifest, RunOptions options, IReadOnlyList<EntityPlan> plans,
-        string correlation, DateTime started, IRunObserver observer, CancellationToken cancellationToken)
+        string correlation, DateTime started, IRunObserver observer, Action<long> begun, CancellationToken cancellationToken)
     {
         var totals = plans.ToDictionary(p => p.Spec.Name, _ => new EntityCounts());
         var target = await TargetFactory.OpenForRunAsync(manifest, options.DryRun, cancellationToken).ConfigureAwait(false);
@@ -123,6 +123,8 @@ public static class RunEngine
                 options.DryRun, correlation, options.Resume, options.Restart);
             var begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
             var runId = begin.RunId;
+            if (!options.DryRun)
+                begun(runId);
             var context = new RunContext(options.DryRun ? 0 : runId, correlation, options.DryRun, plans, begin.Resumed);
             observer.RunStarted(context);
             string? error = null;
@@ -183,6 +185,9 @@ public static class RunEngine
         ITarget target, EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
     {
         observer.EntityStarted(run, plan, source.Origin, checkpoint);
+        // The source is read from its first row: the unique values an earlier attempt of this run saw
+        // (rows it read ahead of its last commit included) are seen again, not taken for repeats.
+        plan.Validator.Reset();
         var columns = source.Columns;
         await using var loader = await target.BeginEntityAsync(runId, plan, checkpoint, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -28,7 +28,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private readonly bool outer; // a replace load or a dry run: batches are savepoints inside one transaction
     private readonly bool dryRun;
     private readonly StagingJson json = new();
-    private string writeSql = "", captureSql = "";
+    private string writeSql = "", captureSql = "", recaptureSql = "";
     private bool open;
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
 
@@ -62,7 +62,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         if (keys.Count == 0)
         {
             writeSql = $"INSERT INTO {table} ({list}) SELECT {select} FROM {work} s ORDER BY ord";
-            captureSql = "";
+            captureSql = recaptureSql = "";
             return;
         }
         var keyList = string.Join(", ", keys.Select(c => Quote(c.Target)));
@@ -86,6 +86,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
             WHERE ({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => From("s", c)))})
             """;
+        // A key repeated within a batch is written again by a later wave of the same batch: its image from
+        // before the run is the one already taken (or it was inserted by the run), so none is taken again;
+        // rollback could not tell two images of one batch apart.
+        recaptureSql = captureSql.Length == 0 ? "" : captureSql +
+            $" AND NOT EXISTS (SELECT 1 FROM ferry.undo p WHERE p.entity = @entity AND p.business_key = {KeyText("t", keys)} AND p.run_id = @run)";
     }
 
     public static async Task<PostgresEntityLoader> CreateAsync(PostgresTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -103,11 +108,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             {(dryRun ? "" : "BEGIN;")}
             SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
             {PostgresLedgerSchema.CreateStaging(plan.Spec.Name)}
-            INSERT INTO ferry.run_entities (run_id, entity, target, mode, position) VALUES (@run, @entity, @target, @mode, @position) ON CONFLICT DO NOTHING;
+            INSERT INTO ferry.run_entities (run_id, entity, target, target_schema, mode, position) VALUES (@run, @entity, @target, @schema, @mode, @position) ON CONFLICT DO NOTHING;
             DELETE FROM {staging} WHERE run_id = @run AND status = 'pending';
             {(dryRun ? "" : "COMMIT;")}
             CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}) ON COMMIT DELETE ROWS;
-            """, cancellationToken, ("target", plan.Spec.Table), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
+            """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
         if (!outer)
             return;
         await ExecuteAsync(dryRun ? "SAVEPOINT ferry_entity" : "BEGIN", cancellationToken).ConfigureAwait(false);
@@ -125,7 +130,13 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    /// <summary>Creates the table from the mapping, or checks an existing one; returns each column's type there.</summary>
+    /// <summary>
+    /// Creates the table from the mapping, or checks an existing one; returns each column's type there,
+    /// by its catalog name and without its modifier (<c>pg_catalog."varchar"</c>, <c>pg_catalog.bpchar</c>):
+    /// an explicit cast to <c>varchar(40)</c> or <c>character</c> (that is, <c>char(1)</c>) would cut a longer
+    /// value silently, whereas the insert's own assignment to the column refuses it (and rounds numerics as
+    /// PostgreSQL does).
+    /// </summary>
     private async Task<Dictionary<string, string>> EnsureTableAsync(CancellationToken cancellationToken)
     {
         var existing = await ColumnTypesAsync(cancellationToken).ConfigureAwait(false);
@@ -162,7 +173,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         var types = new Dictionary<string, string>(StringComparer.Ordinal);
         await using var info = connection.CreateCommand();
         info.CommandText = """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+            SELECT a.attname, format('%I.%I', n.nspname, t.typname) FROM pg_attribute a
+            JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
             WHERE a.attrelid = to_regclass(quote_ident(@schema) || '.' || quote_ident(@table)) AND a.attnum > 0 AND NOT a.attisdropped
             """;
         info.Parameters.AddWithValue("schema", target.Schema);
@@ -191,11 +203,13 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 throw;
             }
         }
+        FaultInjection.Point("postgres.after-land", batch.Number);
 
         await BeginAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         try
         {
             await WriteBatchAsync(batch, counts, cancellationToken).ConfigureAwait(false);
+            FaultInjection.Point("postgres.before-commit", batch.Number);
             await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -203,13 +217,15 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await AbortAsync("ferry_batch").ConfigureAwait(false);
             throw;
         }
+        FaultInjection.Point("postgres.after-commit", batch.Number);
         return counts;
     }
 
     private async Task WriteBatchAsync(Batch batch, EntityCounts counts, CancellationToken cancellationToken)
     {
-        foreach (var wave in Waves(batch.Rows))
-            await WriteWaveAsync(batch.Number, wave, cancellationToken).ConfigureAwait(false);
+        var waves = Waves(batch.Rows);
+        for (var w = 0; w < waves.Count; w++)
+            await WriteWaveAsync(batch.Number, waves[w], w > 0, cancellationToken).ConfigureAwait(false);
         foreach (var row in batch.Rows)
         {
             if (row.Rejected)
@@ -276,14 +292,14 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         return waves;
     }
 
-    private async Task WriteWaveAsync(int batch, List<BatchRow> rows, CancellationToken cancellationToken)
+    private async Task WriteWaveAsync(int batch, List<BatchRow> rows, bool again, CancellationToken cancellationToken)
     {
         if (rows.Count == 0)
             return;
         await ExecuteAsync("SAVEPOINT ferry_wave", cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteAsync(batch, rows, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(batch, rows, again, cancellationToken).ConfigureAwait(false);
             await ExecuteAsync("RELEASE ferry_wave", cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
@@ -296,7 +312,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 await ExecuteAsync("SAVEPOINT ferry_row", cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await WriteAsync(batch, [row], cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(batch, [row], again, cancellationToken).ConfigureAwait(false);
                     await ExecuteAsync("RELEASE ferry_row", cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException rowError) when (rowError.SqlState.StartsWith("22", StringComparison.Ordinal) || rowError.SqlState.StartsWith("23", StringComparison.Ordinal))
@@ -312,7 +328,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    private async Task WriteAsync(int batch, List<BatchRow> rows, CancellationToken cancellationToken)
+    /// <param name="again">A later wave of the batch: its keys may have been written by this run already.</param>
+    private async Task WriteAsync(int batch, List<BatchRow> rows, bool again, CancellationToken cancellationToken)
     {
         if (workDirty)
             await ExecuteAsync($"TRUNCATE {work}", cancellationToken).ConfigureAwait(false);
@@ -322,6 +339,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         {
             for (var i = 0; i < rows.Count; i++)
             {
+                if (i == rows.Count / 2)
+                    FaultInjection.Point("postgres.mid-copy", batch);
                 await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
                 await copy.WriteAsync(i, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
                 var values = rows[i].Values!;
@@ -336,7 +355,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
         if (captureSql.Length > 0)
-            await ExecuteAsync(captureSql, cancellationToken, ("batch", batch)).ConfigureAwait(false);
+            await ExecuteAsync(again ? recaptureSql : captureSql, cancellationToken, ("batch", batch)).ConfigureAwait(false);
 
         await using var command = connection.CreateCommand();
         command.CommandText = writeSql;

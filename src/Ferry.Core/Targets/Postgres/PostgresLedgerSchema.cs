@@ -12,7 +12,7 @@ internal static class PostgresLedgerSchema
     /// <summary>The first key of every run lock; the second is a hash of the manifest path.</summary>
     public const int RunLockClass = 0x46657279;
 
-    public const string Create = """
+    public static readonly string Create = $"""
         CREATE SCHEMA IF NOT EXISTS ferry;
         CREATE TABLE IF NOT EXISTS ferry.runs (
             run_id             bigserial PRIMARY KEY,
@@ -29,11 +29,12 @@ internal static class PostgresLedgerSchema
             pid                integer,
             rolled_back_at     timestamptz
         );
-        CREATE INDEX IF NOT EXISTS runs_manifest ON ferry.runs (manifest, run_id);
+        {Index("runs_manifest", "ferry.runs", "manifest, run_id")}
         CREATE TABLE IF NOT EXISTS ferry.run_entities (
             run_id       bigint NOT NULL REFERENCES ferry.runs,
             entity       text NOT NULL,
             target       text NOT NULL,
+            target_schema text,
             mode         text NOT NULL,
             position     integer NOT NULL DEFAULT 0,
             rows_read    bigint NOT NULL DEFAULT 0,
@@ -45,6 +46,12 @@ internal static class PostgresLedgerSchema
             completed_at timestamptz,
             PRIMARY KEY (run_id, entity)
         );
+        DO $$ BEGIN
+            -- Ledgers made before the column was: rollback needs to know which schema a run's table was in.
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.run_entities'::regclass AND attname = 'target_schema') THEN
+                ALTER TABLE ferry.run_entities ADD COLUMN target_schema text;
+            END IF;
+        END $$;
         CREATE TABLE IF NOT EXISTS ferry.batches (
             run_id       bigint NOT NULL REFERENCES ferry.runs,
             entity       text NOT NULL,
@@ -71,13 +78,22 @@ internal static class PostgresLedgerSchema
             business_key text NOT NULL,
             before       jsonb
         );
-        CREATE INDEX IF NOT EXISTS undo_run ON ferry.undo (run_id, entity);
-        CREATE INDEX IF NOT EXISTS undo_key ON ferry.undo (entity, business_key);
+        {Index("undo_run", "ferry.undo", "run_id, entity")}
+        {Index("undo_key", "ferry.undo", "entity, business_key")}
         """;
 
     public static string StagingTable(string entity) => "stage_" + entity;
 
     public static readonly LedgerNames Names = new(t => "ferry." + t, e => $"ferry.\"{StagingTable(e)}\"", "SELECT to_regclass(@name) IS NOT NULL");
+
+    /// <summary>
+    /// Creates an index only when it is missing. <c>CREATE INDEX IF NOT EXISTS</c> takes a SHARE lock on
+    /// the table before it finds the index there, so it waits for every open transaction that wrote to
+    /// the table (another run's batch in flight, a replace's whole load): a second run would wait for the
+    /// first instead of being refused at once, and every run start would stall the runs of other manifests.
+    /// </summary>
+    private static string Index(string name, string table, string columns) =>
+        $"DO $$ BEGIN IF to_regclass('ferry.{name}') IS NULL THEN CREATE INDEX {name} ON {table} ({columns}); END IF; END $$;";
 
     /// <summary>Every source row of an entity, its raw values and what became of it.</summary>
     public static string CreateStaging(string entity) => $"""
@@ -93,6 +109,6 @@ internal static class PostgresLedgerSchema
             warnings        jsonb,
             resolved_by_run bigint
         ) WITH (fillfactor = 80);
-        CREATE INDEX IF NOT EXISTS "{StagingTable(entity)}_run" ON ferry."{StagingTable(entity)}" (run_id, batch_no);
+        {Index($"\"{StagingTable(entity)}_run\"", $"ferry.\"{StagingTable(entity)}\"", "run_id, batch_no")}
         """;
 }

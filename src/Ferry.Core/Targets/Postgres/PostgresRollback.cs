@@ -26,6 +26,18 @@ public static class PostgresRollback
             if (!(bool)(await locking.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
                 throw new TargetException("a run of this manifest is loading the target right now; roll back when it has finished");
         }
+        try
+        {
+            return await RollbackLockedAsync(connection, manifest, runId, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await PostgresTarget.UnlockAsync(connection, manifest.FilePath).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<RollbackResult> RollbackLockedAsync(NpgsqlConnection connection, MigrationManifest manifest, long runId, CancellationToken cancellationToken)
+    {
         var status = await ScalarAsync<string>(connection, "SELECT status FROM ferry.runs WHERE run_id = @run AND manifest = @manifest", runId, manifest, cancellationToken).ConfigureAwait(false)
             ?? throw new TargetException($"there is no run {runId} of this manifest");
         if (status == "rolled_back")
@@ -33,15 +45,20 @@ public static class PostgresRollback
         if (status == "running")
             throw new TargetException($"run {runId} was interrupted; resume it with 'ferry run' (or start afresh with --restart) before rolling it back");
 
-        // A later run that changed the same rows (or replaced a table this run loaded) must be undone first,
-        // or its before-images would bring this run's values back.
+        // A later run that changed the same rows of the same table (or replaced a table this run loaded, or
+        // changed anything in a table this run replaced) must be undone first, or its before-images would
+        // bring this run's values back, or this rollback would wipe its changes out. Runs into another
+        // schema's table of the same name are no obstacle.
         var later = new List<long>();
         await using (var conflicts = connection.CreateCommand())
         {
             conflicts.CommandText = """
                 SELECT DISTINCT later.run_id FROM ferry.undo mine
-                JOIN ferry.undo later ON later.entity = mine.entity AND later.run_id > mine.run_id
-                     AND (later.business_key = mine.business_key OR later.action = 'r')
+                JOIN ferry.run_entities me ON me.run_id = mine.run_id AND me.entity = mine.entity
+                JOIN ferry.run_entities le ON le.run_id > me.run_id AND le.target = me.target
+                     AND le.target_schema IS NOT DISTINCT FROM me.target_schema
+                JOIN ferry.undo later ON later.run_id = le.run_id AND later.entity = le.entity
+                     AND (later.business_key = mine.business_key OR later.action = 'r' OR mine.action = 'r')
                 JOIN ferry.runs r ON r.run_id = later.run_id AND r.status <> 'rolled_back'
                 WHERE mine.run_id = @run ORDER BY 1 DESC
                 """;

@@ -15,6 +15,7 @@ public sealed class PostgresTarget : ITarget
     private readonly NpgsqlConnection connection;
     private readonly MigrationManifest manifest;
     private readonly bool dryRun;
+    private bool locked;
 
     private PostgresTarget(NpgsqlConnection connection, MigrationManifest manifest, bool dryRun)
     {
@@ -102,20 +103,91 @@ public sealed class PostgresTarget : ITarget
 
     private async Task AcquireRunLockAsync(CancellationToken cancellationToken)
     {
+        if (await TryRunLockAsync(cancellationToken).ConfigureAwait(false))
+            return;
+        await EnsureLedgerAsync(connection, cancellationToken).ConfigureAwait(false);
+        string running;
+        int? pid = null;
+        string? host = null;
+        await using (var who = connection.CreateCommand())
+        {
+            who.CommandText = "SELECT run_id, pid, host, started_at FROM ferry.runs WHERE manifest = @manifest AND status = 'running' ORDER BY run_id DESC LIMIT 1";
+            who.Parameters.AddWithValue("manifest", manifest.FilePath);
+            await using var reader = await who.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                pid = reader.IsDBNull(1) ? null : reader.GetInt32(1);
+                host = reader.IsDBNull(2) ? null : reader.GetString(2);
+                running = $"run {reader.GetInt64(0)} (process {pid} on {host}, started {reader.GetDateTime(3):yyyy-MM-dd HH:mm:ss}Z)";
+            }
+            else
+                running = "another run";
+        }
+        // A process that died (kill -9) leaves its session, and so the lock, to the server until the
+        // server notices the closed connection: at once when the session is idle, at the end of its
+        // statement when it is busy. When the running run's process is known to be gone, wait for that.
+        if (pid is { } id && host == Environment.MachineName && !ProcessAlive(id))
+        {
+            var deadline = DateTime.UtcNow + DeadHolderWait;
+            while (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                if (await TryRunLockAsync(cancellationToken).ConfigureAwait(false))
+                    return;
+            }
+        }
+        throw new TargetException($"{running} is loading this manifest into the target right now; a second run is refused. Wait for it to finish, or stop it");
+    }
+
+    /// <summary>How long a run waits for the session of a run whose process has died to end.</summary>
+    private static readonly TimeSpan DeadHolderWait = TimeSpan.FromSeconds(30);
+
+    private async Task<bool> TryRunLockAsync(CancellationToken cancellationToken)
+    {
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT pg_try_advisory_lock({PostgresLedgerSchema.RunLockClass}, hashtext(@manifest))";
         command.Parameters.AddWithValue("manifest", manifest.FilePath);
-        if ((bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+        locked = (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        return locked;
+    }
+
+    private static bool ProcessAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Releases the run lock before the connection closes. Closing alone would release it only once the
+    /// server's session has ended, a moment after the client has gone on: a run or rollback started
+    /// right after this one ended could still find the lock taken and be refused.
+    /// </summary>
+    internal static async Task UnlockAsync(NpgsqlConnection connection, string manifestPath)
+    {
+        if (connection.State != System.Data.ConnectionState.Open)
             return;
-        await EnsureLedgerAsync(connection, cancellationToken).ConfigureAwait(false);
-        await using var who = connection.CreateCommand();
-        who.CommandText = "SELECT run_id, pid, host, started_at FROM ferry.runs WHERE manifest = @manifest AND status = 'running' ORDER BY run_id DESC LIMIT 1";
-        who.Parameters.AddWithValue("manifest", manifest.FilePath);
-        await using var reader = await who.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var running = await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-            ? $"run {reader.GetInt64(0)} (process {reader.GetInt32(1)} on {reader.GetString(2)}, started {reader.GetDateTime(3):yyyy-MM-dd HH:mm:ss}Z)"
-            : "another run";
-        throw new TargetException($"{running} is loading this manifest into the target right now; a second run is refused. Wait for it to finish, or stop it");
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT pg_advisory_unlock({PostgresLedgerSchema.RunLockClass}, hashtext(@manifest))";
+            command.Parameters.AddWithValue("manifest", manifestPath);
+            await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
+            // The connection is gone: so is its session, and the lock with it.
+        }
     }
 
     public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
@@ -157,7 +229,8 @@ public sealed class PostgresTarget : ITarget
                 // The connection is gone: the server has rolled the dry run back already.
             }
         }
-        // Closing the session releases the run lock.
+        if (locked)
+            await UnlockAsync(connection, manifest.FilePath).ConfigureAwait(false);
         await connection.DisposeAsync().ConfigureAwait(false);
     }
 }
