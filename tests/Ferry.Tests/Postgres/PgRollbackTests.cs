@@ -1,0 +1,205 @@
+using System.Globalization;
+using Ferry.Tests.EndToEnd;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Postgres;
+
+/// <summary><c>ferry rollback RUN_ID</c>: the target as it was before the run, from the undo log.</summary>
+public class PgRollbackTests
+{
+    private static string Id(long run) => run.ToString(CultureInfo.InvariantCulture);
+
+    private static async Task<string?> StatusInRunsJson(Workspace ws, long run) =>
+        (await PgFoi.RunsJson(ws)).Single(r => r.GetProperty("run_id").GetInt64() == run).GetProperty("status").GetString();
+
+    [Fact]
+    public async Task Rolling_back_an_update_run_restores_the_exact_prior_rows_and_rolling_back_the_first_run_deletes_its_inserts()
+    {
+        using var pg = new PgScope("rb");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 7));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run1 = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+        var afterRun1 = pg.Dump();
+
+        // Run 2 updates 3, 6, 9 and 12, inserts 21 to 25, rejects one row and leaves the rest as they are.
+        var rows = Foi.Rows(1, 25).ToList();
+        foreach (var i in new[] { 3, 6, 9, 12 })
+            rows[i - 1] = Foi.Row(i, status: "withdrawn", fee: "99.99", summary: $"Changed {i}");
+        rows[14] = Foi.Row(15, status: "gone");
+        ws.Write("data/requests.csv", Foi.Csv(rows));
+        var second = await ws.Ferry("run", "ferry.yaml");
+        Assert.True(second.ExitCode == 3, second.ToString());
+        var run2 = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(new LedgerCounts(25, 5, 4, 15, 1, 0), Pg.Counts(run2));
+        var afterRun2 = pg.Dump();
+        Assert.NotEqual(afterRun1, afterRun2);
+
+        // Run 1 first: refused, naming run 2, and nothing changes.
+        var refused = await ws.Ferry("rollback", Id(run1), "ferry.yaml");
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains($"run {run1} cannot be rolled back: later run(s) {run2} changed the same rows", refused.Error);
+        Assert.Equal(afterRun2, pg.Dump());
+        Assert.Equal("succeeded", await StatusInRunsJson(ws, run1));
+
+        var undo2 = await ws.Ferry("rollback", Id(run2), "ferry.yaml");
+        Assert.True(undo2.ExitCode == 0, undo2.ToString());
+        Assert.Contains("foi_request: 5 inserted row(s) deleted, 4 updated row(s) restored", undo2.Output);
+        Assert.Contains($"run {run2} rolled back", undo2.Output);
+        Assert.Equal(afterRun1, pg.Dump());
+        Assert.Equal("rolled_back", await StatusInRunsJson(ws, run2));
+        Assert.Equal("succeeded", await StatusInRunsJson(ws, run1));
+
+        var again = await ws.Ferry("rollback", Id(run2), "ferry.yaml");
+        Assert.True(again.ExitCode == 1, again.ToString());
+        Assert.Contains($"run {run2} has been rolled back already", again.Error);
+        Assert.Equal(afterRun1, pg.Dump());
+
+        // With run 2 undone, run 1 can go: the 20 rows it inserted are deleted.
+        var undo1 = await ws.Ferry("rollback", Id(run1), "ferry.yaml");
+        Assert.True(undo1.ExitCode == 0, undo1.ToString());
+        Assert.Contains("foi_request: 20 inserted row(s) deleted, 0 updated row(s) restored", undo1.Output);
+        Assert.Equal(0, pg.Count());
+        Assert.Equal("rolled_back", await StatusInRunsJson(ws, run1));
+
+        // Nothing of the undone runs is left in the way: the first file loads again to the same rows.
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20)));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        Assert.Equal(new LedgerCounts(20, 20, 0, 0, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId));
+        Assert.Equal(afterRun1, pg.Dump());
+    }
+
+    [Fact]
+    public async Task A_row_a_run_changed_twice_in_one_batch_gets_its_value_from_before_the_run_back()
+    {
+        using var pg = new PgScope("rb2");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 40)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 500, unique: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var before = pg.Dump();
+
+        // Every key twice in the one batch: first one change, then another. The second write wins.
+        var rows = Foi.Rows(1, 40).Select(r => r.Replace("about council spending", "first change", StringComparison.Ordinal))
+            .Concat(Foi.Rows(1, 40).Select(r => r.Replace("about council spending", "second change", StringComparison.Ordinal)));
+        ws.Write("data/requests.csv", Foi.Csv(rows));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run2 = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(new LedgerCounts(80, 0, 80, 0, 0, 0), Pg.Counts(run2));
+        Assert.Equal(40, Pg.Count($"SELECT count(*) FROM \"{pg.Schema}\".foi_request WHERE summary LIKE '% second change'"));
+
+        var rollback = await ws.Ferry("rollback", Id(run2), "ferry.yaml");
+
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Equal(before, pg.Dump());
+    }
+
+    [Fact]
+    public async Task Rolling_back_a_replace_run_gives_the_old_table_back()
+    {
+        using var pg = new PgScope("rbr");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 12)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 5));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run1 = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+        var old = pg.Dump();
+
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Row(5), Foi.Row(6, status: "withdrawn"), Foi.Row(20), Foi.Row(21)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, mode: "replace", batchSize: 5));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run2 = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(4, pg.Count());
+        Assert.True(Pg.TableExists($"ferry.\"replaced_{run2}_foi_request\""));
+
+        var refused = await ws.Ferry("rollback", Id(run1), "ferry.yaml");
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains($"later run(s) {run2}", refused.Error);
+
+        var rollback = await ws.Ferry("rollback", Id(run2), "ferry.yaml");
+
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Contains($"foi_request: the table's contents before run {run2} are back", rollback.Output);
+        Assert.Equal(old, pg.Dump());
+        Assert.False(Pg.TableExists($"ferry.\"replaced_{run2}_foi_request\""));
+        Assert.Equal("rolled_back", await StatusInRunsJson(ws, run2));
+    }
+
+    [Fact]
+    public async Task A_replace_run_is_not_rolled_back_over_a_later_run_that_changed_the_table()
+    {
+        using var pg = new PgScope("rbl");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 10)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, mode: "replace"));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run1 = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+
+        // Run 2 only adds rows: no key of run 1 is touched, but a replace undone would take them away.
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Row(11), Foi.Row(12)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, mode: "upsert"));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run2 = Pg.Runs(pg.Manifest())[^1].RunId;
+        var afterRun2 = pg.Dump();
+
+        var refused = await ws.Ferry("rollback", Id(run1), "ferry.yaml");
+
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains($"run {run1} cannot be rolled back: later run(s) {run2}", refused.Error);
+        Assert.Equal(afterRun2, pg.Dump());
+        Assert.Equal("succeeded", await StatusInRunsJson(ws, run1));
+
+        Assert.Equal(0, (await ws.Ferry("rollback", Id(run2), "ferry.yaml")).ExitCode);
+        Assert.Equal(0, (await ws.Ferry("rollback", Id(run1), "ferry.yaml")).ExitCode);
+        Assert.Equal(0, pg.Count());
+    }
+
+    [Fact]
+    public async Task A_later_run_into_another_schema_does_not_block_a_rollback_and_is_not_touched_by_it()
+    {
+        using var mine = new PgScope("rbm");
+        using var other = new PgScope("rbo");
+        foreach (var scope in new[] { mine, other })
+        {
+            scope.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 10)));
+            scope.Workspace.Write("ferry.yaml", PgFoi.Manifest(scope.Schema));
+        }
+        Assert.Equal(0, (await mine.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+        var run = Assert.Single(Pg.Runs(mine.Manifest())).RunId;
+        // The same entity and keys, loaded later by another manifest into another schema.
+        Assert.Equal(0, (await other.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+        var theirs = other.Dump();
+
+        var rollback = await mine.Workspace.Ferry("rollback", Id(run), "ferry.yaml");
+
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Equal(0, mine.Count());
+        Assert.Equal(theirs, other.Dump());
+    }
+
+    [Fact]
+    public async Task Runs_and_status_list_only_this_manifests_runs()
+    {
+        using var mine = new PgScope("lst");
+        using var other = new PgScope("lso");
+        foreach (var scope in new[] { mine, other })
+        {
+            scope.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 3)));
+            scope.Workspace.Write("ferry.yaml", PgFoi.Manifest(scope.Schema));
+        }
+        Assert.Equal(0, (await mine.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+        Assert.Equal(0, (await other.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+        var run = Assert.Single(Pg.Runs(mine.Manifest())).RunId;
+
+        var runs = await PgFoi.RunsJson(mine.Workspace);
+        Assert.Equal([run], runs.Select(r => r.GetProperty("run_id").GetInt64()));
+        var status = await mine.Workspace.Ferry("status", "ferry.yaml", "--json");
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.Equal(run, System.Text.Json.JsonDocument.Parse(status.Output).RootElement.GetProperty("run_id").GetInt64());
+        var theirs = Assert.Single(Pg.Runs(other.Manifest())).RunId;
+        var foreign = await mine.Workspace.Ferry("status", "ferry.yaml", "--run", Id(theirs));
+        Assert.True(foreign.ExitCode == 2, foreign.ToString());
+        Assert.Contains($"there is no run {theirs}", foreign.Error);
+    }
+}
