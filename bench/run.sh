@@ -1,19 +1,46 @@
 #!/usr/bin/env bash
 # Ferry load benchmark.
 #
+# Reproduce the PostgreSQL figures in bench/README.md with one command:
+#   bench/run.sh --target postgres
+# (and the SQLite ones with `bench/run.sh --target sqlite`; the default, `all`, runs both).
+#
 # For each size it generates a FOI-request CSV (and its "every row changed" twin) with
 # bench/Ferry.Bench, then times, with /usr/bin/time (wall seconds and peak RSS):
-#   sqlite3_import    the sqlite3 shell's `.import --csv` into a fresh table (the baseline)
-#   ferry_first_load  `ferry run` into a fresh SQLite target (upsert, 5 rules, staging, batch 5000)
-#   ferry_rerun       the same run again: nothing changed
-#   ferry_changed     a run over the same references with one value of every row changed
-# and prints a table, with each case's time as a multiple of sqlite3's for the same size, and the
-# peak-RSS ratio between the largest and the smallest first load (memory should not grow with input).
 #
-# Usage: bench/run.sh [--sizes "200000 2000000"] [--cases "sqlite3_import ferry_first_load …"]
+#   SQLite (--target sqlite)
+#   sqlite3_import       the sqlite3 shell's `.import --csv` into a fresh table (the baseline)
+#   ferry_first_load     `ferry run` into a fresh SQLite target (upsert, 5 rules, staging, batch 5000)
+#   ferry_rerun          the same run again: nothing changed
+#   ferry_changed        a run over the same references with one value of every row changed
 #
-# A case is a function `case_<name> ROWS` that calls `measure`; add one (PostgreSQL, say) by
-# writing the function and adding its name to CASES. Output and logs go to bench/out/ (gitignored).
+#   PostgreSQL (--target postgres), each size in its own fresh database ferry_bench_<rows>, each
+#   tool in its own schema, into identical tables (typed columns, `reference text PRIMARY KEY`)
+#   pg_copy              psql's `\copy … from … csv header` (PostgreSQL's own COPY: the baseline)
+#   pgloader             pgloader with a LOAD CSV command file written to bench/out
+#   pg_ferry_first_load  `ferry run` into a fresh schema (upsert, 5 rules, staging, ledger and
+#                        undo log, batch 5000)
+#   pg_ferry_rerun       the same run again: nothing changed
+#   pg_ferry_changed     a run over the same references with one value of every row changed
+#
+# and prints a table, with each case's time as a multiple of its family's baseline for the same
+# size, the ratios the PostgreSQL targets of issue 3 are stated in (ferry/copy, pgloader/ferry,
+# re-run/copy, changed/copy) and the peak-RSS ratio of ferry's first load between the largest and
+# the smallest size (memory should not grow with input). The tables are also written, as Markdown,
+# to bench/out/results.md.
+#
+# PostgreSQL: unless FERRY_BENCH_PG is set (an Npgsql connection string: Host, Port, Username,
+# Password, Database; the role must be allowed to CREATE DATABASE and, for a fair CHECKPOINT
+# before each case, be a superuser), the script starts a private, durable (fsync on) PostgreSQL on
+# 127.0.0.1 with scripts/services.sh and stops it when it ends. It installs postgresql, pgloader,
+# sqlite3 and time with apt-get when they are missing (as root).
+#
+# Usage: bench/run.sh [--target sqlite|postgres|all] [--sizes "200000 2000000"]
+#                     [--cases "pg_copy pgloader …"]
+#
+# --cases overrides the selection --target makes. A case is a function `case_<name> ROWS` that
+# calls `measure`; add one by writing the function and adding its name to the case lists below.
+# Output and logs go to bench/out/ (gitignored).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,8 +51,12 @@ FERRY=$ROOT/src/Ferry.Cli/bin/Release/net10.0/ferry
 SEED=42
 BATCH_SIZE=5000
 
+SQLITE_CASES="sqlite3_import ferry_first_load ferry_rerun ferry_changed"
+POSTGRES_CASES="pg_copy pgloader pg_ferry_first_load pg_ferry_rerun pg_ferry_changed"
+
 SIZES="200000 2000000"
-CASES="sqlite3_import ferry_first_load ferry_rerun ferry_changed"
+TARGET=all
+CASES=""
 
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -36,20 +67,45 @@ die() {
     exit 1
 }
 
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --sizes) [[ $# -ge 2 ]] || die "--sizes needs a value"; SIZES=$2; shift 2 ;;
-        --sizes=*) SIZES=${1#*=}; shift ;;
-        --cases) [[ $# -ge 2 ]] || die "--cases needs a value"; CASES=$2; shift 2 ;;
-        --cases=*) CASES=${1#*=}; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) usage >&2; die "unknown argument '$1'" ;;
-    esac
-done
+parse_arguments() {
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --sizes) [[ $# -ge 2 ]] || die "--sizes needs a value"; SIZES=$2; shift 2 ;;
+            --sizes=*) SIZES=${1#*=}; shift ;;
+            --cases) [[ $# -ge 2 ]] || die "--cases needs a value"; CASES=$2; shift 2 ;;
+            --cases=*) CASES=${1#*=}; shift ;;
+            --target) [[ $# -ge 2 ]] || die "--target needs a value"; TARGET=$2; shift 2 ;;
+            --target=*) TARGET=${1#*=}; shift ;;
+            -h|--help) usage; exit 0 ;;
+            *) usage >&2; die "unknown argument '$1'" ;;
+        esac
+    done
 
-for rows in $SIZES; do
-    [[ $rows =~ ^[1-9][0-9]*$ ]] || die "--sizes: '$rows' is not a positive integer"
-done
+    for rows in $SIZES; do
+        [[ $rows =~ ^[1-9][0-9]*$ ]] || die "--sizes: '$rows' is not a positive integer"
+    done
+    case $TARGET in
+        sqlite) DEFAULT_CASES=$SQLITE_CASES ;;
+        postgres) DEFAULT_CASES=$POSTGRES_CASES ;;
+        all) DEFAULT_CASES="$SQLITE_CASES $POSTGRES_CASES" ;;
+        *) die "--target must be sqlite, postgres or all, not '$TARGET'" ;;
+    esac
+    CASES=${CASES:-$DEFAULT_CASES}
+}
+
+# family CASE — sqlite or postgres: which baseline the case is compared with.
+family() {
+    case $1 in
+        pg_*|pgloader) echo postgres ;;
+        *) echo sqlite ;;
+    esac
+}
+
+uses_family() {
+    local name
+    for name in $CASES; do [[ $(family "$name") == "$1" ]] && return 0; done
+    return 1
+}
 
 # ---- tools ------------------------------------------------------------------------------------
 
@@ -58,19 +114,30 @@ apt_install() {
     [[ $(id -u) -eq 0 ]] || die "'$package' is missing; install it (apt-get install $package)"
     echo "run.sh: installing $package" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "$package" >/dev/null 2>&1 \
-        || { apt-get update -q >/dev/null && apt-get install -y -q "$package" >/dev/null; } \
+    apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null 2>&1 \
+        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null; } \
         || die "could not install $package"
 }
 
 require_tools() {
     command -v dotnet >/dev/null || die "dotnet is not on PATH"
     [[ -x /usr/bin/time ]] || apt_install time
-    command -v sqlite3 >/dev/null || apt_install sqlite3
+    if uses_family sqlite; then
+        command -v sqlite3 >/dev/null || apt_install sqlite3
+    fi
+    if uses_family postgres; then
+        # shellcheck source-path=SCRIPTDIR/.. source=scripts/services.sh
+        source "$ROOT/scripts/services.sh"
+        if [[ -z ${FERRY_BENCH_PG:-} ]]; then
+            [[ -n $(ferry_pg_bin) ]] || apt_install postgresql
+        fi
+        command -v psql >/dev/null || apt_install postgresql-client
+        command -v pgloader >/dev/null || apt_install pgloader
+    fi
 }
 
 uses_ferry() {
-    [[ " $CASES " == *" ferry_"* ]]
+    [[ " $CASES " == *"ferry_"* ]]
 }
 
 build() {
@@ -103,29 +170,40 @@ RESULT_CASE=()
 RESULT_ROWS=()
 RESULT_SECONDS=()
 RESULT_KB=()
-declare -A BASELINE_SECONDS=()   # rows -> sqlite3 .import seconds
-declare -A FIRST_LOAD_KB=()      # rows -> ferry first-load peak RSS
+RESULT_CPU=()
+RESULT_LOAD=()
+declare -A SECONDS_OF=()   # "case:rows" -> seconds
+declare -A KB_OF=()        # "case:rows" -> peak RSS in KB
 
 # measure CASE ROWS ALLOWED_EXIT_CODES COMMAND… — runs COMMAND under /usr/bin/time, records the
 # result, and sets MEASURED_SECONDS and MEASURED_KB. Exit codes outside ALLOWED (e.g. "0 3") abort.
+# Also recorded, to judge the figures: the command's own CPU seconds (user + system; for the
+# PostgreSQL cases the server's work is not in it) and the 1-minute load average when it ended
+# (on 2 cores, well above 2 means something else was competing for the CPUs).
 measure() {
     local name=$1 rows=$2 allowed=$3
     shift 3
     local log="$LOGS/${name}_$rows.log" timing="$LOGS/${name}_$rows.time" rc
-    printf '  %-18s %10s rows … ' "$name" "$rows"
-    if /usr/bin/time -f '%e %M' -o "$timing" "$@" >"$log" 2>&1; then rc=0; else rc=$?; fi
+    printf '  %-20s %10s rows … ' "$name" "$rows"
+    if /usr/bin/time -f '%e %M %U %S' -o "$timing" "$@" >"$log" 2>&1; then rc=0; else rc=$?; fi
+    local load user system
+    load=$(cut -d' ' -f1 /proc/loadavg)
     if [[ " $allowed " != *" $rc "* ]]; then
         echo "exit code $rc"
         tail -n 20 "$log" >&2
         die "$name ($rows rows) exited with code $rc (allowed: $allowed); log: $log"
     fi
-    read -r MEASURED_SECONDS MEASURED_KB < <(tail -n 1 "$timing")
+    read -r MEASURED_SECONDS MEASURED_KB user system < <(tail -n 1 "$timing")
     [[ $MEASURED_KB =~ ^[0-9]+$ ]] || die "could not read /usr/bin/time output in $timing"
-    echo "${MEASURED_SECONDS}s, $((MEASURED_KB / 1024)) MB, exit $rc"
+    echo "${MEASURED_SECONDS}s, $((MEASURED_KB / 1024)) MB, exit $rc (CPU ${user}s user ${system}s system, load $load)"
+    RESULT_CPU+=("$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')")
+    RESULT_LOAD+=("$load")
     RESULT_CASE+=("$name")
     RESULT_ROWS+=("$rows")
     RESULT_SECONDS+=("$MEASURED_SECONDS")
     RESULT_KB+=("$MEASURED_KB")
+    SECONDS_OF[$name:$rows]=$MEASURED_SECONDS
+    KB_OF[$name:$rows]=$MEASURED_KB
 }
 
 # expect_rows DB TABLE ROWS — the load really put ROWS rows in TABLE.
@@ -139,37 +217,8 @@ fresh_db() {
     rm -f "$1" "$1-wal" "$1-shm" "$1-journal"
 }
 
-# ---- cases: sqlite3 ---------------------------------------------------------------------------
-
-case_sqlite3_import() {
-    local rows=$1 db="$OUT/sqlite3_$1.db"
-    fresh_db "$db"
-    sqlite3 "$db" "CREATE TABLE foi_request (
-        reference TEXT PRIMARY KEY, requester_name TEXT, requester_email TEXT, received TEXT,
-        due TEXT, status TEXT, department TEXT, pages TEXT, fee TEXT, subject TEXT);"
-    measure sqlite3_import "$rows" "0" \
-        sqlite3 "$db" ".import --csv --skip 1 \"$(csv_file "$rows")\" foi_request"
-    expect_rows "$db" foi_request "$rows"
-    BASELINE_SECONDS[$rows]=$MEASURED_SECONDS
-}
-
-# ---- cases: ferry on SQLite -------------------------------------------------------------------
-
-ferry_db() { echo "$OUT/ferry_$1.db"; }
-
-# write_manifest ROWS CSV — a manifest in bench/out for CSV, loading into ferry_ROWS.db.
-write_manifest() {
-    local rows=$1 csv=$2 manifest
-    manifest="$OUT/$(basename "$csv" .csv).yaml"
-    cat >"$manifest" <<EOF
-# Written by bench/run.sh; regenerated on every run.
-name: foi-bench
-source:
-  type: csv
-  path: $(basename "$csv")
-target:
-  type: sqlite
-  connection: "Data Source=$(basename "$(ferry_db "$rows")")"
+# The ferry manifest's entity: the same 5-rule contract and mapping for every target.
+ENTITY_YAML=$(cat <<EOF2
 entities:
   - name: foi_request
     table: foi_request
@@ -194,13 +243,46 @@ entities:
       pages: { from: pages, type: int, default: 0 }
       fee: { from: fee, type: decimal }
       subject: subject
-EOF
-    echo "$manifest"
+EOF2
+)
+
+# write_manifest MANIFEST CSV TARGET_YAML — a manifest in bench/out loading CSV into TARGET_YAML.
+write_manifest() {
+    local manifest=$1 csv=$2 target=$3
+    cat >"$manifest" <<EOF2
+# Written by bench/run.sh; regenerated on every run.
+name: foi-bench
+source:
+  type: csv
+  path: $(basename "$csv")
+target:
+$target
+$ENTITY_YAML
+EOF2
 }
+
+# ---- cases: sqlite3 ---------------------------------------------------------------------------
+
+case_sqlite3_import() {
+    local rows=$1 db="$OUT/sqlite3_$1.db"
+    fresh_db "$db"
+    sqlite3 "$db" "CREATE TABLE foi_request (
+        reference TEXT PRIMARY KEY, requester_name TEXT, requester_email TEXT, received TEXT,
+        due TEXT, status TEXT, department TEXT, pages TEXT, fee TEXT, subject TEXT);"
+    measure sqlite3_import "$rows" "0" \
+        sqlite3 "$db" ".import --csv --skip 1 \"$(csv_file "$rows")\" foi_request"
+    expect_rows "$db" foi_request "$rows"
+}
+
+# ---- cases: ferry on SQLite -------------------------------------------------------------------
+
+ferry_db() { echo "$OUT/ferry_$1.db"; }
 
 run_ferry() {
     local name=$1 rows=$2 csv=$3 manifest
-    manifest=$(write_manifest "$rows" "$csv")
+    manifest="$OUT/$(basename "$csv" .csv).yaml"
+    write_manifest "$manifest" "$csv" "  type: sqlite
+  connection: \"Data Source=$(basename "$(ferry_db "$rows")")\""
     # 0: succeeded; 3: partial (rows rejected). Anything else is a failure.
     measure "$name" "$rows" "0 3" "$FERRY" run "$manifest"
     expect_rows "$(ferry_db "$rows")" foi_request "$rows"
@@ -209,7 +291,6 @@ run_ferry() {
 case_ferry_first_load() {
     fresh_db "$(ferry_db "$1")"
     run_ferry ferry_first_load "$1" "$(csv_file "$1")"
-    FIRST_LOAD_KB[$1]=$MEASURED_KB
 }
 
 case_ferry_rerun() {
@@ -222,59 +303,364 @@ case_ferry_changed() {
     run_ferry ferry_changed "$1" "$(changed_file "$1")"
 }
 
+# ---- PostgreSQL -------------------------------------------------------------------------------
+
+PG_HOST="" PG_PORT="" PG_USER="" PG_PASSWORD="" PG_DATABASE="" PG_REST=""
+PG_SUPERUSER=0
+
+# start_or_use_postgres — FERRY_BENCH_PG as given, or a private durable server from services.sh
+# (whose EXIT/INT/TERM trap stops it and deletes its data directory when this script ends).
+start_or_use_postgres() {
+    if [[ -z ${FERRY_BENCH_PG:-} ]]; then
+        echo "starting a private PostgreSQL (durable: fsync on) with scripts/services.sh…"
+        export FERRY_DB_DURABLE=1
+        start_postgres 2>>"$LOGS/postgres.log" || { tail -n 40 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start (log: $LOGS/postgres.log)"; }
+        FERRY_BENCH_PG=$FERRY_TEST_PG
+    fi
+    parse_pg_connection "$FERRY_BENCH_PG"
+    export PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_USER PGPASSWORD=$PG_PASSWORD PGDATABASE=$PG_DATABASE
+    export PGAPPNAME=ferry-bench PGCONNECT_TIMEOUT=10
+    local out
+    out=$(psql -X -At -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user" 2>&1) \
+        || die "cannot connect to PostgreSQL ($PG_HOST:$PG_PORT/$PG_DATABASE as $PG_USER): $out"
+    [[ $out == t ]] && PG_SUPERUSER=1
+}
+
+# parse_pg_connection CONNECTION — the parts of an Npgsql connection string that psql and
+# pgloader need. Other keywords are kept (PG_REST) for ferry, which gets them back verbatim.
+parse_pg_connection() {
+    local part key value rest=()
+    local IFS=';'
+    for part in $1; do
+        [[ $part == *=* ]] || continue
+        key=${part%%=*}
+        value=${part#*=}
+        key=${key//[[:space:]]/}
+        value=${value#"${value%%[![:space:]]*}"}
+        value=${value%"${value##*[![:space:]]}"}
+        case ${key,,} in
+            host|server) PG_HOST=$value ;;
+            port) PG_PORT=$value ;;
+            username|user|userid|uid) PG_USER=$value ;;
+            password|pwd|psw) PG_PASSWORD=$value ;;
+            database|db) PG_DATABASE=$value ;;
+            *) rest+=("$part") ;;
+        esac
+    done
+    PG_HOST=${PG_HOST:-127.0.0.1} PG_PORT=${PG_PORT:-5432} PG_USER=${PG_USER:-$(id -un)}
+    PG_DATABASE=${PG_DATABASE:-$PG_USER}
+    PG_REST="${rest[*]}"
+}
+
+pg_database() { echo "ferry_bench_$1"; }
+
+# The Npgsql connection string of a size's database, for ferry.
+pg_connection() {
+    local conn
+    conn="Host=$PG_HOST;Port=$PG_PORT;Username=$PG_USER;Password=$PG_PASSWORD;Database=$(pg_database "$1")"
+    [[ -n $PG_REST ]] && conn+=";$PG_REST"
+    echo "$conn"
+}
+
+# pg_sql DATABASE SQL — run SQL (stopping at the first error), print the tuples unaligned.
+pg_sql() {
+    local db=$1 sql=$2 out
+    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$sql" 2>&1) || die "psql ($db): $out"
+    [[ -z $out ]] || echo "$out"
+}
+
+# Each size loads into its own fresh database, so that the sizes' ledgers, staging tables and
+# undo logs do not meet; each tool loads into its own schema of it.
+pg_fresh_database() {
+    local db
+    db=$(pg_database "$1")
+    pg_sql "$PG_DATABASE" "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    pg_sql "$PG_DATABASE" "CREATE DATABASE $db" >/dev/null
+}
+
+pg_drop_database() {
+    pg_sql "$PG_DATABASE" "DROP DATABASE IF EXISTS $(pg_database "$1") WITH (FORCE)" >/dev/null
+}
+
+pg_require_database() {
+    [[ $(pg_sql "$PG_DATABASE" "SELECT count(*) FROM pg_database WHERE datname = '$(pg_database "$1")'") == 1 ]] \
+        || die "database $(pg_database "$1") is missing (it is created when a size starts)"
+}
+
+# pg_fresh_table ROWS SCHEMA — an empty SCHEMA.foi_request, the same table for every tool: the
+# column types ferry's mapping gives (and creates itself when the table is missing) and the key.
+pg_fresh_table() {
+    pg_sql "$(pg_database "$1")" "
+        DROP SCHEMA IF EXISTS $2 CASCADE;
+        CREATE SCHEMA $2;
+        CREATE TABLE $2.foi_request (
+            reference text PRIMARY KEY, requester_name text, requester_email text, received date,
+            due date, status text, department text, pages bigint, fee numeric, subject text);" >/dev/null
+}
+
+# A checkpoint before each case, so that no case pays for writing out the previous one's pages.
+pg_checkpoint() {
+    [[ $PG_SUPERUSER == 1 ]] && pg_sql "$(pg_database "$1")" "CHECKPOINT" >/dev/null
+    return 0
+}
+
+# expect_pg_rows ROWS SCHEMA — SCHEMA.foi_request holds ROWS rows and still has its primary key.
+expect_pg_rows() {
+    local db count pk
+    db=$(pg_database "$1")
+    count=$(pg_sql "$db" "SELECT count(*) FROM $2.foi_request")
+    [[ $count == "$1" ]] || die "$db: $2.foi_request has $count rows, expected $1"
+    pk=$(pg_sql "$db" "SELECT count(*) FROM pg_constraint WHERE conrelid = '$2.foi_request'::regclass AND contype = 'p'")
+    [[ $pk == 1 ]] || die "$db: $2.foi_request has lost its primary key"
+}
+
+# expect_same_as_copy ROWS SCHEMA — SCHEMA.foi_request holds what \copy loaded, row for row (a
+# blank `pages` is NULL after COPY and pgloader, 0 after ferry, whose mapping has `default: 0`).
+# Not timed; skipped when pg_copy did not run.
+expect_same_as_copy() {
+    local db columns differ
+    db=$(pg_database "$1")
+    [[ $(pg_sql "$db" "SELECT to_regclass('via_copy.foi_request') IS NOT NULL") == t ]] || return 0
+    columns="reference, requester_name, requester_email, received, due, status, department, coalesce(pages, 0), fee, subject"
+    differ=$(pg_sql "$db" "SELECT count(*) FROM (
+        (SELECT $columns FROM $2.foi_request EXCEPT ALL SELECT $columns FROM via_copy.foi_request)
+        UNION ALL
+        (SELECT $columns FROM via_copy.foi_request EXCEPT ALL SELECT $columns FROM $2.foi_request)) d")
+    [[ $differ == 0 ]] || die "$db: $2.foi_request differs from via_copy.foi_request in $differ rows"
+}
+
+# ---- cases: PostgreSQL's COPY and pgloader -----------------------------------------------------
+
+case_pg_copy() {
+    local rows=$1
+    pg_require_database "$rows"
+    pg_fresh_table "$rows" via_copy
+    pg_checkpoint "$rows"
+    measure pg_copy "$rows" "0" \
+        psql -X -v ON_ERROR_STOP=1 -d "$(pg_database "$rows")" \
+        -c "\\copy via_copy.foi_request from '$(csv_file "$rows")' csv header"
+    expect_pg_rows "$rows" via_copy
+}
+
+# write_pgloader_command ROWS FILE — a LOAD CSV command: the same file, parsed as PostgreSQL's
+# CSV (quoted fields, "" for a quote, an empty unquoted field is NULL), into via_pgloader's table.
+# `keep unquoted blanks`: by default pgloader trims the spaces around unquoted values (the file
+# has names like ` Samuel Wright`), which COPY and ferry keep; the tables must end up identical.
+# The password is not in it: pgloader reads PGPASSWORD.
+write_pgloader_command() {
+    local rows=$1 file=$2 columns="reference, requester_name, requester_email, received, due, status, department, pages, fee, subject"
+    cat >"$file" <<EOF2
+-- Written by bench/run.sh; regenerated on every run.
+LOAD CSV
+     FROM '$(csv_file "$rows")' WITH ENCODING 'utf-8'
+          ($columns)
+     INTO postgresql://$PG_USER@$PG_HOST:$PG_PORT/$(pg_database "$rows")
+          TARGET TABLE via_pgloader.foi_request
+          ($columns)
+     WITH skip header = 1,
+          keep unquoted blanks,
+          fields optionally enclosed by '"',
+          fields escaped by double-quote,
+          fields terminated by ','
+;
+EOF2
+}
+
+case_pgloader() {
+    local rows=$1 command="$OUT/pgloader_$1.load"
+    pg_require_database "$rows"
+    pg_fresh_table "$rows" via_pgloader
+    write_pgloader_command "$rows" "$command"
+    rm -rf "$OUT/pgloader_$rows"
+    pg_checkpoint "$rows"
+    # pgloader ends 0 even when it rejected rows (they go to its reject files): the count decides.
+    measure pgloader "$rows" "0" pgloader --root-dir "$OUT/pgloader_$rows" "$command"
+    expect_pg_rows "$rows" via_pgloader
+    expect_same_as_copy "$rows" via_pgloader
+}
+
+# ---- cases: ferry on PostgreSQL ---------------------------------------------------------------
+
+run_pg_ferry() {
+    local name=$1 rows=$2 csv=$3 manifest
+    manifest="$OUT/$(basename "$csv" .csv)_pg.yaml"
+    # shellcheck disable=SC2016 # ${FERRY_BENCH_PG} is for ferry to expand
+    write_manifest "$manifest" "$csv" '  type: postgres
+  connection: "${FERRY_BENCH_PG}"
+  schema: via_ferry'
+    pg_checkpoint "$rows"
+    # 0: succeeded; 3: partial (rows rejected). Anything else is a failure.
+    measure "$name" "$rows" "0 3" env FERRY_BENCH_PG="$(pg_connection "$rows")" "$FERRY" run "$manifest"
+    expect_pg_rows "$rows" via_ferry
+}
+
+case_pg_ferry_first_load() {
+    pg_require_database "$1"
+    pg_fresh_table "$1" via_ferry
+    pg_sql "$(pg_database "$1")" "DROP SCHEMA IF EXISTS ferry CASCADE" >/dev/null
+    run_pg_ferry pg_ferry_first_load "$1" "$(csv_file "$1")"
+    expect_same_as_copy "$1" via_ferry
+}
+
+pg_require_ferry_load() {
+    pg_require_database "$1"
+    [[ $(pg_sql "$(pg_database "$1")" "SELECT to_regclass('via_ferry.foi_request') IS NOT NULL") == t ]] \
+        || die "$2 needs pg_ferry_first_load before it"
+}
+
+case_pg_ferry_rerun() {
+    pg_require_ferry_load "$1" pg_ferry_rerun
+    run_pg_ferry pg_ferry_rerun "$1" "$(csv_file "$1")"
+}
+
+case_pg_ferry_changed() {
+    pg_require_ferry_load "$1" pg_ferry_changed
+    run_pg_ferry pg_ferry_changed "$1" "$(changed_file "$1")"
+}
+
 # ---- report -----------------------------------------------------------------------------------
 
-report() {
+declare -A BASELINE_OF=([sqlite]=sqlite3_import [postgres]=pg_copy)
+declare -A FIRST_LOAD_OF=([sqlite]=ferry_first_load [postgres]=pg_ferry_first_load)
+
+# ratio A B — A / B with two decimals, or n/a.
+ratio() {
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 <= 0) print "n/a"; else printf "%.2f\n", a / b }'
+}
+
+# verdict VALUE OP LIMIT — "ok" or "MISSED" against one of issue 3's targets.
+verdict() {
+    [[ $1 == n/a ]] && { echo "n/a"; return; }
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = op == "<" ? v < l : op == "<=" ? v <= l : v >= l
+        print ok ? "ok" : "MISSED"
+    }'
+}
+
+smallest_and_largest() {
+    local case=$1 rows small="" large=""
+    for rows in $SIZES; do
+        [[ -n ${KB_OF[$case:$rows]:-} ]] || continue
+        [[ -z $small ]] || ((rows < small)) && small=$rows
+        [[ -z $large ]] || ((rows > large)) && large=$rows
+    done
+    echo "$small $large"
+}
+
+report_family() {
+    local fam=$1 base=${BASELINE_OF[$1]} first=${FIRST_LOAD_OF[$1]} i any=0 line rows
+    for i in "${!RESULT_CASE[@]}"; do [[ $(family "${RESULT_CASE[$i]}") == "$fam" ]] && any=1; done
+    [[ $any == 1 ]] || return 0
+    local title=SQLite; [[ $fam == postgres ]] && title=PostgreSQL
     echo
-    printf '%-18s %10s %9s %11s %13s %11s\n' case rows seconds rows/s "peak RSS MB" "x sqlite3"
-    printf '%-18s %10s %9s %11s %13s %11s\n' ------------------ ---------- --------- ----------- ------------- -----------
-    local i
+    echo "$title (x base: the case's time as a multiple of $base's for the same size)"
+    printf '%-20s %10s %9s %11s %13s %9s %8s %6s\n' case rows seconds rows/s "peak RSS MB" "x base" "CPU s" load
+    printf '%-20s %10s %9s %11s %13s %9s %8s %6s\n' -------------------- ---------- --------- ----------- ------------- --------- -------- ------
+    {
+        echo
+        echo "### $title"
+        echo
+        echo "| case | rows | seconds | rows/s | peak RSS MB | × $base | client CPU s | load (1 min) |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    } >>"$OUT/results.md"
     for i in "${!RESULT_CASE[@]}"; do
-        awk -v c="${RESULT_CASE[$i]}" -v r="${RESULT_ROWS[$i]}" -v s="${RESULT_SECONDS[$i]}" \
-            -v kb="${RESULT_KB[$i]}" -v base="${BASELINE_SECONDS[${RESULT_ROWS[$i]}]:-}" 'BEGIN {
-                rate = s > 0 ? sprintf("%.0f", r / s) : "inf"
-                ratio = (base != "" && base > 0) ? sprintf("%.2f", s / base) : "n/a"
-                printf "%-18s %10d %9.2f %11s %13.1f %11s\n", c, r, s, rate, kb / 1024, ratio
-            }'
+        [[ $(family "${RESULT_CASE[$i]}") == "$fam" ]] || continue
+        local c=${RESULT_CASE[$i]} r=${RESULT_ROWS[$i]} s=${RESULT_SECONDS[$i]} kb=${RESULT_KB[$i]}
+        local cpu=${RESULT_CPU[$i]} load=${RESULT_LOAD[$i]} x rate
+        x=$(ratio "$s" "${SECONDS_OF[$base:$r]:-}")
+        rate=$(awk -v r="$r" -v s="$s" 'BEGIN { print (s > 0 ? sprintf("%.0f", r / s) : "inf") }')
+        awk -v c="$c" -v r="$r" -v s="$s" -v rate="$rate" -v kb="$kb" -v x="$x" -v cpu="$cpu" -v la="$load" \
+            'BEGIN { printf "%-20s %10d %9.2f %11s %13.1f %9s %8s %6s\n", c, r, s, rate, kb / 1024, x, cpu, la }'
+        awk -v c="$c" -v r="$r" -v s="$s" -v rate="$rate" -v kb="$kb" -v x="$x" -v cpu="$cpu" -v la="$load" \
+            'BEGIN { printf "| %s | %d | %.2f | %s | %.1f | %s | %s | %s |\n", c, r, s, rate, kb / 1024, x, cpu, la }' >>"$OUT/results.md"
     done
     echo
-    local sizes=() rows
-    for rows in $SIZES; do [[ -n ${FIRST_LOAD_KB[$rows]:-} ]] && sizes+=("$rows"); done
-    if [[ ${#sizes[@]} -ge 2 ]]; then
-        local small=${sizes[0]} large=${sizes[0]}
-        for rows in "${sizes[@]}"; do
-            ((rows < small)) && small=$rows
-            ((rows > large)) && large=$rows
+    echo >>"$OUT/results.md"
+    if [[ $fam == postgres ]]; then
+        for rows in $SIZES; do
+            [[ -n ${SECONDS_OF[pg_copy:$rows]:-} || -n ${SECONDS_OF[pg_ferry_first_load:$rows]:-} ]] || continue
+            local fc pf rc cc
+            fc=$(ratio "${SECONDS_OF[pg_ferry_first_load:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
+            pf=$(ratio "${SECONDS_OF[pgloader:$rows]:-}" "${SECONDS_OF[pg_ferry_first_load:$rows]:-}")
+            rc=$(ratio "${SECONDS_OF[pg_ferry_rerun:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
+            cc=$(ratio "${SECONDS_OF[pg_ferry_changed:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
+            line="$rows rows: ferry/copy $fc (target ≤ 1.5: $(verdict "$fc" "<=" 1.5)), pgloader/ferry $pf (≥ 5: $(verdict "$pf" ">=" 5)), re-run/copy $rc (≤ 0.5: $(verdict "$rc" "<=" 0.5)), changed/copy $cc (≤ 2.5: $(verdict "$cc" "<=" 2.5))"
+            echo "$line"
+            echo "- $line" >>"$OUT/results.md"
         done
-        awk -v a="${FIRST_LOAD_KB[$large]}" -v b="${FIRST_LOAD_KB[$small]}" -v l="$large" -v s="$small" \
-            'BEGIN { printf "peak RSS, ferry first load, %d rows / %d rows: %.2f (input ratio %.1f)\n", l, s, a / b, l / s }'
-    else
-        echo "peak RSS ratio between sizes: n/a (needs ferry_first_load at two or more sizes)"
     fi
+    local small large
+    read -r small large < <(smallest_and_largest "$first")
+    if [[ -n $small && $small != "$large" ]]; then
+        local a=${KB_OF[$first:$large]} b=${KB_OF[$first:$small]} r max=0 kb mb
+        r=$(ratio "$a" "$b")
+        for rows in $SIZES; do
+            kb=${KB_OF[$first:$rows]:-0}
+            ((kb > max)) && max=$kb
+        done
+        mb=$(awk -v kb="$max" 'BEGIN { printf "%.1f", kb / 1024 }')
+        line="peak RSS, $first, $large rows / $small rows: $r (input ratio $(ratio "$large" "$small")); largest $mb MB"
+        [[ $fam == postgres ]] && line+=" (targets: ratio ≤ 1.15: $(verdict "$r" "<=" 1.15), under 300 MB: $(verdict "$mb" "<" 300))"
+    else
+        line="peak RSS ratio between sizes: n/a (needs $first at two or more sizes)"
+    fi
+    echo "$line"
+    echo "- $line" >>"$OUT/results.md"
+}
+
+report() {
+    : >"$OUT/results.md"
+    echo "$MACHINE" >>"$OUT/results.md"
+    report_family sqlite
+    report_family postgres
+    echo
+    echo "(also written to $OUT/results.md)"
 }
 
 # ---- main -------------------------------------------------------------------------------------
 
+describe_machine() {
+    MACHINE="machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo) RAM; dotnet $(dotnet --version)"
+    if uses_family sqlite; then
+        MACHINE+="; sqlite3 $(sqlite3 --version | cut -d' ' -f1)"
+    fi
+    if uses_family postgres; then
+        MACHINE+="; PostgreSQL $(pg_sql "$PG_DATABASE" "SHOW server_version") (fsync $(pg_sql "$PG_DATABASE" "SHOW fsync"), synchronous_commit $(pg_sql "$PG_DATABASE" "SHOW synchronous_commit"), shared_buffers $(pg_sql "$PG_DATABASE" "SHOW shared_buffers"), max_wal_size $(pg_sql "$PG_DATABASE" "SHOW max_wal_size"))"
+        MACHINE+="; pgloader $(dpkg-query -W -f '${Version}' pgloader 2>/dev/null || true) ($(pgloader --version 2>/dev/null | tr '\n' ' ' | sed 's/ *$//'))"
+    fi
+    echo "$MACHINE"
+}
+
 main() {
+    parse_arguments "$@"
     local name rows
     for name in $CASES; do
         declare -F "case_$name" >/dev/null || die "unknown case '$name' (known: $(declare -F | awk '$3 ~ /^case_/ { sub(/^case_/, "", $3); printf "%s%s", sep, $3; sep = ", " }'))"
     done
     mkdir -p "$OUT" "$LOGS"
     : >"$LOGS/generate.log"
+    : >"$LOGS/postgres.log"
     require_tools
     build
-    echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); sqlite3 $(sqlite3 --version | cut -d' ' -f1); dotnet $(dotnet --version)"
+    if uses_family postgres; then
+        start_or_use_postgres
+    fi
+    describe_machine
     for rows in $SIZES; do
         generate "$rows"
+        uses_family postgres && pg_fresh_database "$rows"
         for name in $CASES; do
             "case_$name" "$rows"
         done
+        # The size's database is no longer needed; keep it with FERRY_BENCH_KEEP_DB=1.
+        if uses_family postgres && [[ ${FERRY_BENCH_KEEP_DB:-0} != 1 ]]; then
+            pg_drop_database "$rows"
+        fi
     done
     report
 }
 
 # Run unless sourced (sourcing gives the functions, e.g. to try one case by hand).
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-    main
+    main "$@"
 fi
