@@ -18,6 +18,20 @@ public sealed class EntityCounts
 
     public void Clear() => RowsRead = Inserted = Updated = Unchanged = Rejected = Warnings = 0;
 
+    /// <summary>Counts what the target did with a row of a loaded batch.</summary>
+    public void Tally(BatchRow row)
+    {
+        if (row.Issues.Exists(x => !x.RejectsRow))
+            Warnings++;
+        switch (row.Action)
+        {
+            case RowAction.Inserted: Inserted++; break;
+            case RowAction.Updated: Updated++; break;
+            case RowAction.Unchanged: Unchanged++; break;
+            default: Rejected++; break;
+        }
+    }
+
     public void Add(EntityCounts other)
     {
         RowsRead += other.RowsRead;

@@ -230,15 +230,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         {
             if (row.Rejected)
                 row.Action = RowAction.Rejected;
-            if (row.Issues.Exists(x => !x.RejectsRow))
-                counts.Warnings++;
-            switch (row.Action)
-            {
-                case RowAction.Inserted: counts.Inserted++; break;
-                case RowAction.Updated: counts.Updated++; break;
-                case RowAction.Unchanged: counts.Unchanged++; break;
-                default: counts.Rejected++; break;
-            }
+            counts.Tally(row);
         }
         await SettleAsync(batch, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync("""

@@ -157,15 +157,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             for (var i = 0; i < batch.Rows.Count; i++)
             {
                 var row = batch.Rows[i];
-                if (row.Issues.Exists(x => !x.RejectsRow))
-                    counts.Warnings++;
-                switch (row.Action)
-                {
-                    case RowAction.Inserted: counts.Inserted++; break;
-                    case RowAction.Updated: counts.Updated++; break;
-                    case RowAction.Unchanged: counts.Unchanged++; break;
-                    default: counts.Rejected++; break;
-                }
+                counts.Tally(row);
                 if (row.RefusedByTarget && landed is { } first)
                     Run(stageErrors, StagingJson.Issues(row.Issues, true), first + i);
                 if (row.Action != RowAction.Rejected && row.CorrectsStageId is { } corrected)
