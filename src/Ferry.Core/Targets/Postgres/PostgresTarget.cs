@@ -213,6 +213,8 @@ public sealed class PostgresTarget : ITarget
     {
         PostgresException pg => pg.IsTransient || pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is "57P01" or "57P02" or "57P03",
         NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is IOException or System.Net.Sockets.SocketException,
+        // A connection refused or reset when the run starts is worth the same retries as one lost mid-run.
+        TargetException { InnerException: { } inner } => IsTransient(inner),
         _ => false,
     };
 
