@@ -194,6 +194,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await BeginAsync("ferry_land", cancellationToken).ConfigureAwait(false);
             try
             {
+                // The landing need not wait for its own flush to disk: the batch transaction's commit,
+                // which does wait, flushes the log up to and past it. Lost in a crash before that, the
+                // landed rows would only be cleared and landed again by the resumed run.
+                if (!outer)
+                    await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
                 await StageAsync(batch, batch.Rows, "pending", cancellationToken).ConfigureAwait(false);
                 await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
             }
