@@ -189,7 +189,7 @@ public static class RunEngine
         // (rows it read ahead of its last commit included) are seen again, not taken for repeats.
         plan.Validator.Reset();
         var columns = source.Columns;
-        await using var loader = await target.BeginEntityAsync(runId, plan, checkpoint, cancellationToken).ConfigureAwait(false);
+        await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var reading = Task.Run(() => ReadBatchesAsync(plan, source, checkpoint?.LastLine ?? 0, batches.Writer, stop.Token), stop.Token);
@@ -232,7 +232,7 @@ public static class RunEngine
                 totals.Clear();
             throw;
         }
-        await loader.CompleteAsync(totals, cancellationToken).ConfigureAwait(false);
+        await loader.CompleteAsync(cancellationToken).ConfigureAwait(false);
         observer.EntityFinished(run, plan, totals);
     }
 

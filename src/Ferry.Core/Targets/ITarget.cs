@@ -15,10 +15,10 @@ public interface ITarget : IAsyncDisposable
     Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Creates or checks the entity's table and staging table, and readies its loader. With a
-    /// checkpoint, rows a crashed attempt landed but never loaded are cleared from staging.
+    /// Creates or checks the entity's table and staging table, and readies its loader. Rows an
+    /// interrupted attempt of this run landed but never loaded are cleared from staging.
     /// </summary>
-    Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken);
+    Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, CancellationToken cancellationToken);
 
     Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken);
 }
@@ -29,8 +29,8 @@ public interface IEntityLoader : IAsyncDisposable
     /// <summary>Lands, loads and records one batch; sets each row's <see cref="BatchRow.Action"/>.</summary>
     Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken);
 
-    /// <summary>Commits what is still open (a <c>replace</c> load commits once, at the end) and records the entity's totals.</summary>
-    Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken);
+    /// <summary>Commits what is still open (a <c>replace</c> load commits once, at the end) and marks the entity complete.</summary>
+    Task CompleteAsync(CancellationToken cancellationToken);
 }
 
 /// <param name="SourceFingerprint">Size and modification time of the source: a run resumes only on the same input.</param>

@@ -135,7 +135,10 @@ internal sealed class LedgerReader : ILedgerReader
         _ => Convert.ToString(value, CultureInfo.InvariantCulture),
     };
 
-    private DbCommand Command(string sql, params (string Name, object Value)[] parameters)
+    private DbCommand Command(string sql, params (string Name, object? Value)[] parameters) => Command(connection, sql, parameters);
+
+    /// <summary>A command with named parameters (null becomes DBNull), on whichever ADO.NET provider the target uses.</summary>
+    internal static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
@@ -143,7 +146,7 @@ internal sealed class LedgerReader : ILedgerReader
         {
             var parameter = command.CreateParameter();
             parameter.ParameterName = name;
-            parameter.Value = value;
+            parameter.Value = value ?? DBNull.Value;
             command.Parameters.Add(parameter);
         }
         return command;

@@ -17,7 +17,7 @@ internal static class RunLedger
         var runs = names.Table("runs");
         long? interrupted = null;
         string? fingerprint = null;
-        await using (var latest = Command(connection, $"SELECT run_id, status, source_fingerprint FROM {runs} WHERE manifest = @manifest ORDER BY run_id DESC LIMIT 1",
+        await using (var latest = LedgerReader.Command(connection, $"SELECT run_id, status, source_fingerprint FROM {runs} WHERE manifest = @manifest ORDER BY run_id DESC LIMIT 1",
             ("manifest", start.Manifest)))
         await using (var reader = await latest.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -38,7 +38,7 @@ internal static class RunLedger
         }
         await ExecuteAsync(connection, $"UPDATE {runs} SET status = 'failed', finished_at = @now, error = 'the process ended before the run finished' WHERE manifest = @manifest AND status = 'running'",
             cancellationToken, ("now", now), ("manifest", start.Manifest)).ConfigureAwait(false);
-        await using var insert = Command(connection, $"""
+        await using var insert = LedgerReader.Command(connection, $"""
             INSERT INTO {runs} (name, manifest, source, source_fingerprint, correlation_id, started_at, status, host, pid)
             VALUES (@name, @manifest, @source, @fingerprint, @correlation, @now, 'running', @host, @pid)
             RETURNING run_id
@@ -53,7 +53,7 @@ internal static class RunLedger
     private static async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(DbConnection connection, LedgerNames names, long runId, CancellationToken cancellationToken)
     {
         var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
-        await using var command = Command(connection, $"""
+        await using var command = LedgerReader.Command(connection, $"""
             SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
                    sum(b.unchanged), sum(b.rejected), sum(b.warnings), max(CASE WHEN e.completed_at IS NULL THEN 0 ELSE 1 END)
             FROM {names.Table("batches")} b LEFT JOIN {names.Table("run_entities")} e ON e.run_id = b.run_id AND e.entity = b.entity
@@ -69,23 +69,9 @@ internal static class RunLedger
         ExecuteAsync(connection, $"UPDATE {names.Table("runs")} SET status = @status, finished_at = @now, error = @error WHERE run_id = @run", cancellationToken,
             ("status", status.ToString().ToLowerInvariant()), ("now", now), ("error", error is null ? null : SecretMasker.Scrub(error)), ("run", runId));
 
-    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value ?? DBNull.Value;
-            command.Parameters.Add(parameter);
-        }
-        return command;
-    }
-
     private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        await using var command = Command(connection, sql, parameters);
+        await using var command = LedgerReader.Command(connection, sql, parameters);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

@@ -434,7 +434,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await copy.WriteAsync(value, type, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken)
+    public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         await ExecuteAsync("UPDATE ferry.run_entities SET completed_at = now() WHERE run_id = @run AND entity = @entity", cancellationToken).ConfigureAwait(false);
         if (open)

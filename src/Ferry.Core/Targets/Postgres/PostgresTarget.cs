@@ -195,7 +195,7 @@ public sealed class PostgresTarget : ITarget
         return await RunLedger.BeginAsync(connection, PostgresLedgerSchema.Names, start, DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken) =>
+    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, CancellationToken cancellationToken) =>
         await PostgresEntityLoader.CreateAsync(this, runId, plan, dryRun, cancellationToken).ConfigureAwait(false);
 
     public Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken) =>

@@ -352,7 +352,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         return values;
     }
 
-    public async Task CompleteAsync(EntityCounts totals, CancellationToken cancellationToken)
+    public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         Run(entityComplete, SqliteTarget.Now(), runId, plan.Spec.Name);
         if (entityOpen)

@@ -174,7 +174,7 @@ public sealed class SqliteTarget : ITarget
         return await RunLedger.BeginAsync(connection, SqliteLedgerSchema.Names, start, Now(), cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, EntityCheckpoint? checkpoint, CancellationToken cancellationToken) =>
+    public async Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, CancellationToken cancellationToken) =>
         await SqliteEntityLoader.CreateAsync(this, runId, plan, dryRun, cancellationToken).ConfigureAwait(false);
 
     public Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken) =>
