@@ -13,6 +13,7 @@ public sealed class EntityPlan
         Position = position;
         Validator = validator;
         Mapper = mapper;
+        Hasher = new RowHasher(mapper);
     }
 
     public EntitySpec Spec { get; }
@@ -21,6 +22,9 @@ public sealed class EntityPlan
     public int Position { get; }
     public ContractValidator Validator { get; }
     public RowMapper Mapper { get; }
+
+    /// <summary>Hashes mapped rows; used by the one task that maps the entity's rows.</summary>
+    public RowHasher Hasher { get; }
 
     /// <summary>
     /// Binds every entity to <paramref name="sourceColumns"/> and compiles all C# expressions at

@@ -177,9 +177,9 @@ public static class RunEngine
     }
 
     /// <summary>
-    /// One entity: a reader task reads, validates and maps the next batch while this one is being
-    /// loaded, so the two cores share the work. At most three batches are in memory at once: one
-    /// being read, one waiting, one being loaded.
+    /// One entity, in three stages on their own tasks so that the cores share the work: one parses
+    /// the source into batches of records, one validates, maps and hashes them, and this one loads
+    /// them. At most five batches are in memory at once: one per stage and one waiting between each.
     /// </summary>
     private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, EntityCheckpoint? checkpoint, ISourceReader source,
         ITarget target, EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
@@ -191,8 +191,10 @@ public static class RunEngine
         var columns = source.Columns;
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var records = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var reading = Task.Run(() => ReadBatchesAsync(plan, source, checkpoint?.LastLine ?? 0, batches.Writer, stop.Token), stop.Token);
+        var reading = Task.Run(() => ReadRecordsAsync(source, plan.Spec.BatchSize, records.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, columns, checkpoint?.LastLine ?? 0, records.Reader, batches.Writer, stop.Token), stop.Token);
         try
         {
             var number = checkpoint?.LastBatch ?? 0;
@@ -214,18 +216,18 @@ public static class RunEngine
                         observer.RowRejected(run, plan, number, row, source.Origin);
                 observer.BatchCommitted(run, plan, number, counts, totals, source.Progress);
             }
-            await reading.ConfigureAwait(false);
+            await Task.WhenAll(reading, mapping).ConfigureAwait(false);
         }
         catch
         {
             await stop.CancelAsync().ConfigureAwait(false);
             try
             {
-                await reading.ConfigureAwait(false);
+                await Task.WhenAll(reading, mapping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                // The reader stopped because the loader failed; the loader's error is the one to report.
+                // The stages stopped because the loader failed; the loader's error is the one to report.
             }
             // A replace load is one transaction: when it fails, none of its batches stays.
             if (plan.Spec.Mode == LoadMode.Replace)
@@ -236,30 +238,57 @@ public static class RunEngine
         observer.EntityFinished(run, plan, totals);
     }
 
+    private static async Task ReadRecordsAsync(ISourceReader source, int batchSize, ChannelWriter<List<SourceRow>> records, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var rows = new List<SourceRow>(batchSize);
+                while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
+                    rows.Add(record);
+                if (rows.Count == 0)
+                    break;
+                await records.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
+            }
+            records.Complete();
+        }
+        catch (Exception ex)
+        {
+            records.Complete(ex);
+            throw;
+        }
+    }
+
     /// <param name="resumeAfter">The last source line an interrupted attempt committed: rows up to it are
     /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
-    private static async Task ReadBatchesAsync(EntityPlan plan, ISourceReader source, long resumeAfter, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
+    private static async Task PrepareBatchesAsync(EntityPlan plan, IReadOnlyList<string> sourceColumns, long resumeAfter,
+        ChannelReader<List<SourceRow>> records, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
     {
-        var columns = source.Columns.ToList();
+        var columns = sourceColumns.ToList();
         var corrects = columns.IndexOf(CorrectsColumn);
         var correctsEntity = columns.IndexOf(CorrectsEntityColumn);
         var batchSize = plan.Spec.BatchSize;
         try
         {
-            while (true)
+            var rows = new List<BatchRow>(batchSize);
+            await foreach (var chunk in records.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                var rows = new List<BatchRow>(batchSize);
-                while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
+                foreach (var record in chunk)
                 {
                     // A stage id names a row of one entity's staging table: it corrects only that entity's row.
                     var row = Prepare(plan, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
                     if (record.Line > resumeAfter)
                         rows.Add(row);
+                    if (rows.Count == batchSize)
+                    {
+                        await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
+                        rows = new List<BatchRow>(batchSize);
+                    }
                 }
-                if (rows.Count == 0)
-                    break;
-                await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
             }
+            if (rows.Count > 0)
+                await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
             batches.Complete();
         }
         catch (Exception ex)
@@ -289,6 +318,7 @@ public static class RunEngine
         {
             row.Key = key;
             row.Values = values;
+            row.Hash = plan.Hasher.Hash(values);
             plan.Validator.Accept(record.Values, record.Line);
         }
         return row;

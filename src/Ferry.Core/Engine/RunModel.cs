@@ -57,6 +57,8 @@ public sealed class BatchRow(long line, string?[] raw)
     public List<ValidationIssue> Issues { get; } = [];
     public object?[]? Values { get; set; }
     public string? Key { get; set; }
+    /// <summary>The content hash of <see cref="Values"/> (see <see cref="RowHasher"/>); null for a rejected row.</summary>
+    public long? Hash { get; set; }
     /// <summary>Set when this row corrects a rejected row exported earlier (<c>_ferry_stage_id</c>).</summary>
     public long? CorrectsStageId { get; set; }
     public RowAction Action { get; set; }
@@ -64,6 +66,9 @@ public sealed class BatchRow(long line, string?[] raw)
     public bool RefusedByTarget { get; set; }
 
     public bool Rejected => Values is null;
+
+    /// <summary>Still to be written: valid, and not found unchanged by the run's own hash comparison.</summary>
+    public bool ToWrite => Values is not null && Action == RowAction.None;
 }
 
 /// <summary>A batch of rows with its position in the source (the checkpoint).</summary>
