@@ -144,7 +144,7 @@ internal static class Pg
             FROM ferry."stage_{entity}" WHERE run_id = @run ORDER BY line, stage_id
             """, ("run", runId))
             .Select(r => new PgStageRow((long)r["stage_id"]!, (long)r["line"]!, (string?)r["business_key"], (string)r["status"]!,
-                (string)r["raw"]!, (string?)r["errors"], (long?)r["resolved_by_run"]))
+                (string?)r["raw"], (string?)r["errors"], (long?)r["resolved_by_run"]))
             .ToList();
 
     /// <summary>(column, rule, message) of every issue in a staging row's errors JSON.</summary>
@@ -157,7 +157,7 @@ internal sealed record LedgerRun(long RunId, string Status, string? Error, int? 
 
 internal sealed record LedgerCounts(long RowsRead, long Inserted, long Updated, long Unchanged, long Rejected, long Warnings);
 
-internal sealed record PgStageRow(long StageId, long Line, string? BusinessKey, string Status, string Raw, string? Errors, long? ResolvedByRun);
+internal sealed record PgStageRow(long StageId, long Line, string? BusinessKey, string Status, string? Raw, string? Errors, long? ResolvedByRun);
 
 /// <summary>
 /// One test's corner of the server: a workspace (so its own manifest path, which keys its runs in

@@ -51,8 +51,8 @@ internal static class ResumeKit
             FROM ferry."stage_foi_request" WHERE run_id = @r ORDER BY line, stage_id
             """, ("r", runId)).Select(Line).ToList(),
         Pg.Query("""
-            SELECT batch_no, action::text AS action, business_key, before::text AS before
-            FROM ferry.undo WHERE run_id = @r AND entity = 'foi_request' ORDER BY batch_no, action, business_key, before::text
+            SELECT batch_no, action::text AS action, business_key, before::text AS before, keys::text AS keys
+            FROM ferry.undo WHERE run_id = @r AND entity = 'foi_request' ORDER BY batch_no, action, business_key, before::text, keys::text
             """, ("r", runId)).Select(Line).ToList());
 
     private static string Line(Dictionary<string, object?> row) =>
@@ -80,8 +80,9 @@ internal static class ResumeKit
     {
         Assert.Empty(Pg.Query("""SELECT line FROM ferry."stage_foi_request" WHERE run_id = @r GROUP BY line HAVING count(*) > 1""", ("r", runId)));
         Assert.Equal(0, Pg.Count("""SELECT count(*) FROM ferry."stage_foi_request" WHERE run_id = @r AND status = 'pending'""", ("r", runId)));
-        Assert.Empty(Pg.Query("SELECT business_key FROM ferry.undo WHERE run_id = @r AND action = 'i' GROUP BY business_key HAVING count(*) > 1", ("r", runId)));
+        Assert.Empty(Pg.Query("SELECT k FROM ferry.undo, unnest(keys) k WHERE run_id = @r AND action = 'i' GROUP BY k HAVING count(*) > 1", ("r", runId)));
         Assert.Equal(Pg.Counts(runId), Pg.BatchTotals(runId));
+        Assert.Equal(0, Pg.Count("SELECT count(*) FROM ferry.batches WHERE run_id = @r AND state <> 'committed'", ("r", runId)));
         var numbers = Pg.Query("SELECT batch_no FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", runId)).Select(r => (int)r["batch_no"]!).ToList();
         Assert.Equal(Enumerable.Range(1, numbers.Count), numbers);
     }
@@ -90,7 +91,7 @@ internal static class ResumeKit
     public static long? RunningRun(string manifest) =>
         Pg.Runs(manifest).LastOrDefault(r => r.Status == "running")?.RunId;
 
-    public static long CommittedBatches(long runId) => Pg.Count("SELECT count(*) FROM ferry.batches WHERE run_id = @r", ("r", runId));
+    public static long CommittedBatches(long runId) => Pg.Count("SELECT count(*) FROM ferry.batches WHERE run_id = @r AND state = 'committed'", ("r", runId));
 }
 
 internal sealed record RunImage(List<string> Table, LedgerCounts Counts, List<string> Batches, List<string> Staging, List<string> Undo);

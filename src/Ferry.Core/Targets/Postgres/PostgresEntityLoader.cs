@@ -9,12 +9,21 @@ using static Ferry.Targets.Postgres.PostgresValues;
 namespace Ferry.Targets.Postgres;
 
 /// <summary>
-/// Loads one entity into PostgreSQL. A batch lands in staging as <c>pending</c> by binary COPY and
-/// commits; then one transaction copies the valid rows into a temporary table, records the
-/// before-images of the rows about to change, upserts with <c>INSERT … ON CONFLICT</c>, settles
-/// staging, and writes the batch and its counts to the ledger. A crash at any instant leaves either
-/// the whole batch with its checkpoint or none of it.
+/// Loads one entity into PostgreSQL. A batch lands as one record in <c>ferry.batches</c> (each
+/// row's line and key; the rows to be corrected or looked at get a record of their own with their
+/// raw values) and commits; then one transaction writes the rows and settles the record. Rows are
+/// written by binary COPY straight into the table while it holds only this run's rows, and
+/// otherwise through a temporary work table: the before-images of the rows about to change are
+/// recorded, then <c>INSERT … ON CONFLICT</c> upserts. A crash at any instant leaves either the whole
+/// batch with its checkpoint or none of it.
 /// </summary>
+/// <remarks>
+/// Each batch record keeps each row's content hash and row version (its <c>xmin</c>). A re-run
+/// compares its rows with the record the latest earlier run left at the same batch position and
+/// skips those with the same key and hash, so unchanged rows cost no write at all. That holds while
+/// the record is not stale: every update Ferry makes marks stale the records that listed the version
+/// it replaces. Changes other programs make to the table are not seen by the skip.
+/// </remarks>
 internal sealed class PostgresEntityLoader : IEntityLoader
 {
     private readonly PostgresTarget target;
@@ -23,7 +32,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private readonly EntityPlan plan;
     private readonly IReadOnlyList<ColumnSpec> columns;
     private readonly IReadOnlyList<ColumnSpec> keys;
-    private readonly string table, staging, work;
+    private readonly string table, rowsTable, work;
     private readonly NpgsqlDbType[] copyTypes;
     private readonly bool outer; // a replace load or a dry run: batches are savepoints inside one transaction
     private readonly bool dryRun;
@@ -31,6 +40,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private string writeSql = "", captureSql = "", recaptureSql = "";
     private bool open;
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
+    private bool direct;    // the table held none of the rows when the entity began: COPY straight into it until a key conflicts
+    private (long RunId, string Entity)? prior; // the latest earlier run into this table, whose batch records can skip rows
 
     private PostgresEntityLoader(PostgresTarget target, long runId, EntityPlan plan, bool dryRun)
     {
@@ -43,7 +54,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         columns = plan.Mapper.Columns;
         keys = plan.Mapper.KeyColumns.Select(i => columns[i]).ToList();
         table = $"{Quote(target.Schema)}.{Quote(plan.Spec.Table)}";
-        staging = $"ferry.{Quote(PostgresLedgerSchema.StagingTable(plan.Spec.Name))}";
+        rowsTable = $"ferry.{Quote(PostgresLedgerSchema.StagingRows(plan.Spec.Name))}";
         work = Quote("ferry_work_" + plan.Spec.Name);
         copyTypes = columns.Select(c => CopyType(c.Type)).ToArray();
     }
@@ -58,7 +69,6 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         string From(string alias, ColumnSpec c) => $"{alias}.{Quote(c.Target)}::{types[c.Target]}";
         var list = string.Join(", ", columns.Select(c => Quote(c.Target)));
         var select = string.Join(", ", columns.Select(c => From("s", c)));
-        var undoInsert = "INSERT INTO ferry.undo (run_id, entity, batch_no, action, business_key) SELECT @run, @entity, @batch, 'i', k FROM written WHERE inserted";
         if (keys.Count == 0)
         {
             writeSql = $"INSERT INTO {table} ({list}) SELECT {select} FROM {work} s ORDER BY ord";
@@ -71,26 +81,49 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             ? "DO NOTHING"
             : $"DO UPDATE SET {string.Join(", ", others.Select(c => $"{Quote(c.Target)} = EXCLUDED.{Quote(c.Target)}"))} " +
               $"WHERE ({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => "EXCLUDED." + Quote(c.Target)))})";
+        // The rows a wave inserted are kept for undo as one array of keys.
         writeSql = $"""
             WITH written AS (
                 INSERT INTO {table} AS t ({list}) SELECT {select} FROM {work} s ORDER BY ord
                 ON CONFLICT ({keyList}) {conflict}
-                RETURNING {KeyText("t", keys)} AS k, (xmax = 0) AS inserted
-            ), undo AS ({undoInsert})
-            SELECT k, inserted FROM written
+                RETURNING {KeyText("t", keys)} AS k, (xmax = 0) AS inserted, t.xmin::text::bigint AS version
+            ), undo AS (
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys)
+                SELECT @run, @entity, @batch, 'i', array_agg(k) FROM written WHERE inserted HAVING count(*) > 0
+            )
+            SELECT k, inserted, version FROM written
             """;
-        // The image of every row the upsert is about to change, taken in the same transaction.
-        captureSql = plan.Spec.Mode != LoadMode.Upsert || others.Count == 0 ? "" : $"""
-            INSERT INTO ferry.undo (run_id, entity, batch_no, action, business_key, before)
-            SELECT @run, @entity, @batch, 'u', {KeyText("t", keys)}, to_jsonb(t)
-            FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
-            WHERE ({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => From("s", c)))})
+        if (plan.Spec.Mode != LoadMode.Upsert || others.Count == 0)
+        {
+            captureSql = recaptureSql = "";
+            return;
+        }
+        // Before the upsert: the image of every row about to change goes to the undo log, the batch
+        // records that listed its version become stale, and the versions of the rows found equal are
+        // returned, for this batch's record.
+        string Capture(string again) => $"""
+            WITH matched AS (
+                SELECT {KeyText("t", keys)} AS k, t.xmin::text::bigint AS version,
+                       ({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => From("s", c)))}) AS changed,
+                       t AS image
+                FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
+            ), undo AS (
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, business_key, before)
+                SELECT @run, @entity, @batch, 'u', k, to_jsonb(image) FROM matched m WHERE changed{again}
+            ), stale AS (
+                UPDATE ferry.batches SET stale = true
+                WHERE NOT stale AND version_set && (SELECT array_agg(DISTINCT version) FROM matched WHERE changed)
+            )
+            SELECT k, version FROM matched WHERE NOT changed
             """;
+        captureSql = Capture("");
         // A key repeated within a batch is written again by a later wave of the same batch: its image from
-        // before the run is the one already taken (or it was inserted by the run), so none is taken again;
+        // before the batch is the one already taken (or the batch inserted it), so none is taken again;
         // rollback could not tell two images of one batch apart.
-        recaptureSql = captureSql.Length == 0 ? "" : captureSql +
-            $" AND NOT EXISTS (SELECT 1 FROM ferry.undo p WHERE p.entity = @entity AND p.business_key = {KeyText("t", keys)} AND p.run_id = @run)";
+        recaptureSql = Capture("""
+             AND NOT EXISTS (SELECT FROM ferry.undo p WHERE p.run_id = @run AND p.entity = @entity AND p.batch_no = @batch
+                                 AND (p.business_key = m.k OR m.k = ANY(p.keys)))
+            """.TrimEnd());
     }
 
     public static async Task<PostgresEntityLoader> CreateAsync(PostgresTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -102,21 +135,27 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     private async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        BuildStatements(await EnsureTableAsync(cancellationToken).ConfigureAwait(false));
+        var types = await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        BuildStatements(types);
         var workColumns = string.Join(", ", columns.Select(c => $"{Quote(c.Target)} {ColumnType(c.Type)}"));
         await ExecuteAsync($"""
             {(dryRun ? "" : "BEGIN;")}
             SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
             {PostgresLedgerSchema.CreateStaging(plan.Spec.Name)}
             INSERT INTO ferry.run_entities (run_id, entity, target, target_schema, mode, position) VALUES (@run, @entity, @target, @schema, @mode, @position) ON CONFLICT DO NOTHING;
-            DELETE FROM {staging} WHERE run_id = @run AND status = 'pending';
+            DELETE FROM {rowsTable} r USING ferry.batches b
+                WHERE b.run_id = @run AND b.entity = @entity AND b.state = 'landed' AND r.run_id = b.run_id AND r.batch_no = b.batch_no;
+            DELETE FROM ferry.batches WHERE run_id = @run AND entity = @entity AND state = 'landed';
             {(dryRun ? "" : "COMMIT;")}
             CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}) ON COMMIT DELETE ROWS;
             """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
-        if (!outer)
-            return;
-        await ExecuteAsync(dryRun ? "SAVEPOINT ferry_entity" : "BEGIN", cancellationToken).ConfigureAwait(false);
-        open = true;
+        if (plan.Spec.Mode == LoadMode.Upsert && keys.Count > 0)
+            prior = await PriorRunAsync(cancellationToken).ConfigureAwait(false);
+        if (outer)
+        {
+            await ExecuteAsync(dryRun ? "SAVEPOINT ferry_entity" : "BEGIN", cancellationToken).ConfigureAwait(false);
+            open = true;
+        }
         if (plan.Spec.Mode == LoadMode.Replace)
         {
             // The table's contents before the replace are kept, so the run can be rolled back.
@@ -128,6 +167,43 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 TRUNCATE {table};
                 """, cancellationToken).ConfigureAwait(false);
         }
+        // COPY writes Ferry's own binary types, so it goes straight into the table only where they are the columns' types.
+        direct = columns.All(c => SameType(types[c.Target], c.Type))
+            && await ScalarAsync<bool>($"SELECT NOT EXISTS (SELECT FROM {table})", cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool SameType(string catalogType, Manifest.ValueType type) =>
+        catalogType == ColumnType(type) || catalogType == "pg_catalog." + type switch
+        {
+            Manifest.ValueType.Int => "int8",
+            Manifest.ValueType.Decimal => "numeric",
+            Manifest.ValueType.Real => "float8",
+            Manifest.ValueType.Bool => "bool",
+            Manifest.ValueType.Date => "date",
+            Manifest.ValueType.DateTime => "timestamptz",
+            Manifest.ValueType.Uuid => "uuid",
+            _ => "text",
+        };
+
+    /// <summary>
+    /// The latest other run that loaded this table, unless it was rolled back: its batch records say
+    /// what it left in the table, row by row.
+    /// </summary>
+    private async Task<(long, string)?> PriorRunAsync(CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT e.run_id, e.entity, r.status FROM ferry.run_entities e JOIN ferry.runs r ON r.run_id = e.run_id
+            WHERE e.target = @target AND e.target_schema IS NOT DISTINCT FROM @schema AND e.run_id <> @run
+            ORDER BY e.run_id DESC LIMIT 1
+            """;
+        command.Parameters.AddWithValue("target", plan.Spec.Table);
+        command.Parameters.AddWithValue("schema", target.Schema);
+        command.Parameters.AddWithValue("run", runId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.GetString(2) == "rolled_back")
+            return null;
+        return (reader.GetInt64(0), reader.GetString(1));
     }
 
     /// <summary>
@@ -188,7 +264,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
+        StageId.Check(batch.Number);
         var counts = new EntityCounts { RowsRead = batch.Rows.Count };
+        var versions = new long?[batch.Rows.Count];
+        if (prior is not null && batch.Rows.Count > 0)
+            await SkipUnchangedAsync(batch, versions, cancellationToken).ConfigureAwait(false);
         if (plan.Spec.Staging && batch.Rows.Count > 0)
         {
             await BeginAsync("ferry_land", cancellationToken).ConfigureAwait(false);
@@ -196,10 +276,15 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             {
                 // The landing need not wait for its own flush to disk: the batch transaction's commit,
                 // which does wait, flushes the log up to and past it. Lost in a crash before that, the
-                // landed rows would only be cleared and landed again by the resumed run.
+                // landed batch would only be cleared and landed again by the resumed run.
                 if (!outer)
                     await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
-                await StageAsync(batch, batch.Rows, "pending", cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync("""
+                    INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys)
+                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', @lines, @keys)
+                    """, cancellationToken, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
+                    ("read", batch.Rows.Count), ("lines", batch.Rows.Select(r => r.Line).ToArray()), ("keys", batch.Rows.Select(r => r.Key).ToArray())).ConfigureAwait(false);
+                await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
                 await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
             }
             catch
@@ -213,7 +298,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         await BeginAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteBatchAsync(batch, counts, cancellationToken).ConfigureAwait(false);
+            await WriteBatchAsync(batch, counts, versions, cancellationToken).ConfigureAwait(false);
             FaultInjection.Point("postgres.before-commit", batch.Number);
             await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         }
@@ -226,51 +311,108 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         return counts;
     }
 
-    private async Task WriteBatchAsync(Batch batch, EntityCounts counts, CancellationToken cancellationToken)
+    /// <summary>Marks unchanged the rows the prior run's record at this batch position holds with the same key and hash.</summary>
+    private async Task SkipUnchangedAsync(Batch batch, long?[] versions, CancellationToken cancellationToken)
     {
-        var waves = Waves(batch.Rows);
-        for (var w = 0; w < waves.Count; w++)
-            await WriteWaveAsync(batch.Number, waves[w], w > 0, cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT keys, hashes, versions FROM ferry.batches
+            WHERE run_id = @run AND entity = @entity AND batch_no = @batch AND state = 'committed' AND NOT stale AND hashes IS NOT NULL
+            """;
+        command.Parameters.AddWithValue("run", prior!.Value.RunId);
+        command.Parameters.AddWithValue("entity", prior.Value.Entity);
+        command.Parameters.AddWithValue("batch", batch.Number);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            return;
+        var record = new PriorBatch(reader.GetFieldValue<string?[]>(0), reader.GetFieldValue<long?[]>(1), reader.GetFieldValue<long?[]>(2));
+        record.MarkUnchanged(batch.Rows, versions);
+    }
+
+    private async Task WriteBatchAsync(Batch batch, EntityCounts counts, long?[] versions, CancellationToken cancellationToken)
+    {
+        var pending = new List<BatchRow>(batch.Rows.Count);
         foreach (var row in batch.Rows)
+            if (row.ToWrite)
+                pending.Add(row);
+        var found = new Dictionary<string, long>(StringComparer.Ordinal); // key → version, of rows written or found equal
+        if (!direct || pending.Count == 0 || !await TryCopyAsync(batch.Number, pending, found, cancellationToken).ConfigureAwait(false))
         {
+            var waves = Waves(pending);
+            for (var w = 0; w < waves.Count; w++)
+                await WriteWaveAsync(batch.Number, waves[w], w > 0, found, cancellationToken).ConfigureAwait(false);
+        }
+        var hashes = new long?[batch.Rows.Count];
+        for (var i = 0; i < batch.Rows.Count; i++)
+        {
+            var row = batch.Rows[i];
             if (row.Rejected)
                 row.Action = RowAction.Rejected;
+            else if (versions[i] is null && found.TryGetValue(row.Key!, out var version))
+                versions[i] = version;
+            if (versions[i] is not null)
+                hashes[i] = row.Hash;
             counts.Tally(row);
         }
-        await SettleAsync(batch, cancellationToken).ConfigureAwait(false);
+        await SettleRowsAsync(batch, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync("""
-            INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings)
-            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn);
+            INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
+                                            state, lines, keys, hashes, versions, version_set)
+            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', @lines, @keys, @hashes, @versions,
+                    ARRAY(SELECT DISTINCT v FROM unnest(@versions::bigint[]) v WHERE v IS NOT NULL))
+            ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
+                state = 'committed', lines = @lines, keys = @keys, hashes = @hashes, versions = @versions, version_set = EXCLUDED.version_set, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity;
             """, cancellationToken,
             ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
-            ("warn", (int)counts.Warnings)).ConfigureAwait(false);
+            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging ? batch.Rows.Select(r => r.Line).ToArray() : null), ("keys", batch.Rows.Select(r => r.Key).ToArray()),
+            ("hashes", hashes), ("versions", versions)).ConfigureAwait(false);
     }
 
-    /// <summary>Undoes an unfinished transaction (or savepoint); a broken connection has undone it already.</summary>
-    private async Task AbortAsync(string name)
+    /// <summary>
+    /// Copies the rows straight into the table, which held none of this run's keys when the entity
+    /// began. A key already there (a repeat in the source, a row another program added) or a value
+    /// the table refuses undoes the copy; the batch then goes through the work table, and so do
+    /// the entity's later batches.
+    /// </summary>
+    private async Task<bool> TryCopyAsync(int batch, List<BatchRow> rows, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
-        if (connection.State != System.Data.ConnectionState.Open)
-            return;
+        await ExecuteAsync("SAVEPOINT ferry_copy", cancellationToken).ConfigureAwait(false);
         try
         {
-            await ExecuteAsync(outer ? $"ROLLBACK TO {name}; RELEASE {name}" : "ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+            await CopyAsync($"COPY {table} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync("RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
         }
-        catch (NpgsqlException)
+        catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
         {
-            // The server has already rolled back what the broken connection left open.
+            await ExecuteAsync("ROLLBACK TO ferry_copy; RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
+            direct = false;
+            return false;
         }
-        workDirty = true;
+        foreach (var row in rows)
+            row.Action = RowAction.Inserted;
+        if (keys.Count > 0)
+        {
+            var inserted = rows.Select(r => r.Key!).ToArray();
+            // Every row of one COPY has the same version: the (sub)transaction's id.
+            await ExecuteAsync("INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys) VALUES (@run, @entity, @batch, 'i', @keys)",
+                cancellationToken, ("batch", batch), ("keys", inserted)).ConfigureAwait(false);
+            var version = await ScalarAsync<long>($"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}",
+                cancellationToken, ("first", inserted[0])).ConfigureAwait(false);
+            foreach (var key in inserted)
+                found[key] = version;
+        }
+        return true;
     }
 
     /// <summary>
     /// Splits a batch's valid rows so that no key repeats within a part: one statement may not
     /// change a row twice. A repeated key starts a new part, so later rows win, as in the source.
     /// </summary>
-    private List<List<BatchRow>> Waves(IReadOnlyList<BatchRow> rows)
+    private List<List<BatchRow>> Waves(List<BatchRow> rows)
     {
         var waves = new List<List<BatchRow>> { new() };
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -289,14 +431,14 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         return waves;
     }
 
-    private async Task WriteWaveAsync(int batch, List<BatchRow> rows, bool again, CancellationToken cancellationToken)
+    private async Task WriteWaveAsync(int batch, List<BatchRow> rows, bool again, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
         if (rows.Count == 0)
             return;
         await ExecuteAsync("SAVEPOINT ferry_wave", cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteAsync(batch, rows, again, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(batch, rows, again, found, cancellationToken).ConfigureAwait(false);
             await ExecuteAsync("RELEASE ferry_wave", cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
@@ -309,7 +451,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 await ExecuteAsync("SAVEPOINT ferry_row", cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await WriteAsync(batch, [row], again, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(batch, [row], again, found, cancellationToken).ConfigureAwait(false);
                     await ExecuteAsync("RELEASE ferry_row", cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException rowError) when (rowError.SqlState.StartsWith("22", StringComparison.Ordinal) || rowError.SqlState.StartsWith("23", StringComparison.Ordinal))
@@ -325,34 +467,23 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    /// <param name="again">A later wave of the batch: its keys may have been written by this run already.</param>
-    private async Task WriteAsync(int batch, List<BatchRow> rows, bool again, CancellationToken cancellationToken)
+    /// <param name="again">A later wave of the batch: its keys may have been written by this batch already.</param>
+    private async Task WriteAsync(int batch, List<BatchRow> rows, bool again, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
         if (workDirty)
             await ExecuteAsync($"TRUNCATE {work}", cancellationToken).ConfigureAwait(false);
         workDirty = true;
-        await using (var copy = await connection.BeginBinaryImportAsync(
-            $"COPY {work} (ord, {string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
-        {
-            for (var i = 0; i < rows.Count; i++)
-            {
-                if (i == rows.Count / 2)
-                    FaultInjection.Point("postgres.mid-copy", batch);
-                await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await copy.WriteAsync(i, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                var values = rows[i].Values!;
-                for (var c = 0; c < values.Length; c++)
-                {
-                    if (values[c] is { } value)
-                        await copy.WriteAsync(value, copyTypes[c], cancellationToken).ConfigureAwait(false);
-                    else
-                        await copy.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                }
-            }
-            await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
+        await CopyAsync($"COPY {work} (ord, {string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: true, cancellationToken).ConfigureAwait(false);
         if (captureSql.Length > 0)
-            await ExecuteAsync(again ? recaptureSql : captureSql, cancellationToken, ("batch", batch)).ConfigureAwait(false);
+        {
+            await using var capture = connection.CreateCommand();
+            capture.CommandText = again ? recaptureSql : captureSql;
+            AddRunParameters(capture);
+            capture.Parameters.AddWithValue("batch", batch);
+            await using var reader = await capture.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                found[reader.GetString(0)] = reader.GetInt64(1);
+        }
 
         await using var command = connection.CreateCommand();
         command.CommandText = writeSql;
@@ -367,8 +498,14 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
         var written = new Dictionary<string, bool>(StringComparer.Ordinal);
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                written[reader.GetString(0)] = reader.GetBoolean(1);
+            {
+                var key = reader.GetString(0);
+                written[key] = reader.GetBoolean(1);
+                found[key] = reader.GetInt64(2);
+            }
+        }
         foreach (var row in rows)
         {
             if (written.TryGetValue(row.Key!, out var inserted))
@@ -380,45 +517,83 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 row.Issues.Add(new ValidationIssue(Severity.Error, "key", null, $"a row with key '{row.Key}' is already in {target.Schema}.{plan.Spec.Table}"));
                 row.Action = RowAction.Rejected;
                 row.RefusedByTarget = true;
+                found.Remove(row.Key!);
             }
         }
     }
 
-    /// <summary>Moves the batch's staging rows to imported or error, records corrections; without staging, keeps the rejects.</summary>
-    private async Task SettleAsync(Batch batch, CancellationToken cancellationToken)
+    /// <summary>Binary COPY of the rows' values (after an ordinal, for the work table).</summary>
+    private async Task CopyAsync(string copySql, int batch, List<BatchRow> rows, bool ordinal, CancellationToken cancellationToken)
+    {
+        await using var copy = await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (i == rows.Count / 2)
+                FaultInjection.Point("postgres.mid-copy", batch);
+            await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            if (ordinal)
+                await copy.WriteAsync(i, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+            var values = rows[i].Values!;
+            for (var c = 0; c < values.Length; c++)
+            {
+                if (values[c] is { } value)
+                    await copy.WriteAsync(value, copyTypes[c], cancellationToken).ConfigureAwait(false);
+                else
+                    await copy.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Settles the rows that have a staging record of their own: landed ones become imported or
+    /// error, rows the target refused get theirs now (without staging, every rejected or warned row
+    /// gets one here), and rows that correct an earlier reject move that one to imported.
+    /// </summary>
+    private async Task SettleRowsAsync(Batch batch, CancellationToken cancellationToken)
     {
         if (!plan.Spec.Staging)
         {
-            var rejected = batch.Rows.Where(r => r.Action == RowAction.Rejected).ToList();
-            if (rejected.Count > 0)
-                await StageAsync(batch, rejected, "error", cancellationToken).ConfigureAwait(false);
+            await StageRowsAsync(batch, r => r.Issues.Count > 0, r => r.Rejected ? "error" : "imported", cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            foreach (var row in batch.Rows.Where(r => r.RefusedByTarget))
-                await ExecuteAsync($"UPDATE {staging} SET errors = @errors::jsonb WHERE run_id = @run AND batch_no = @batch AND line = @line", cancellationToken,
-                    ("errors", StagingJson.Issues(row.Issues, true)), ("batch", batch.Number), ("line", row.Line)).ConfigureAwait(false);
-            await ExecuteAsync($"UPDATE {staging} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE run_id = @run AND batch_no = @batch",
+            var refused = Enumerable.Range(0, batch.Rows.Count).Where(i => batch.Rows[i].RefusedByTarget)
+                .Select(i => StageId.For(runId, batch.Number, i + 1)).ToArray();
+            if (refused.Length > 0)
+            {
+                // A refused row with warnings has its record already: it is replaced, its errors added.
+                await ExecuteAsync($"DELETE FROM {rowsTable} WHERE stage_id = ANY(@ids)", cancellationToken, ("ids", refused)).ConfigureAwait(false);
+                await StageRowsAsync(batch, r => r.RefusedByTarget, _ => "error", cancellationToken).ConfigureAwait(false);
+            }
+            await ExecuteAsync($"UPDATE {rowsTable} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE run_id = @run AND batch_no = @batch AND status = 'pending'",
                 cancellationToken, ("batch", batch.Number)).ConfigureAwait(false);
         }
         var corrected = batch.Rows.Where(r => r.Action != RowAction.Rejected && r.CorrectsStageId is not null).Select(r => r.CorrectsStageId!.Value).ToArray();
         if (corrected.Length > 0)
-            await ExecuteAsync($"UPDATE {staging} SET status = 'imported', resolved_by_run = @run WHERE stage_id = ANY(@ids) AND status = 'error'",
+            await ExecuteAsync($"UPDATE {rowsTable} SET status = 'imported', resolved_by_run = @run WHERE stage_id = ANY(@ids) AND status = 'error'",
                 cancellationToken, ("ids", corrected)).ConfigureAwait(false);
     }
 
-    private async Task StageAsync(Batch batch, IEnumerable<BatchRow> rows, string status, CancellationToken cancellationToken)
+    /// <summary>Writes a staging record, with raw values and messages, for each row <paramref name="which"/> picks.</summary>
+    private async Task StageRowsAsync(Batch batch, Func<BatchRow, bool> which, Func<BatchRow, string> status, CancellationToken cancellationToken)
     {
+        if (!batch.Rows.Any(which))
+            return;
         await using var copy = await connection.BeginBinaryImportAsync(
-            $"COPY {staging} (run_id, batch_no, line, business_key, status, raw, errors, warnings) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
-        foreach (var row in rows)
+            $"COPY {rowsTable} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < batch.Rows.Count; i++)
         {
+            var row = batch.Rows[i];
+            if (!which(row))
+                continue;
             await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            await copy.WriteAsync(StageId.For(runId, batch.Number, i + 1), NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
             await copy.WriteAsync(runId, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
             await copy.WriteAsync(batch.Number, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
             await copy.WriteAsync(row.Line, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
             await WriteTextAsync(copy, row.Key, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-            await copy.WriteAsync(status, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+            await copy.WriteAsync(status(row), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
             await copy.WriteAsync(System.Text.Encoding.UTF8.GetString(json.Raw(batch.SourceColumns, row.Raw)), NpgsqlDbType.Json, cancellationToken).ConfigureAwait(false);
             await WriteTextAsync(copy, StagingJson.Issues(row.Issues, true), NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
             await WriteTextAsync(copy, StagingJson.Issues(row.Issues, false), NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
@@ -454,15 +629,31 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             workDirty = false; // ON COMMIT DELETE ROWS has emptied it
     }
 
+    /// <summary>Undoes an unfinished transaction (or savepoint); a broken connection has undone it already.</summary>
+    private async Task AbortAsync(string name)
+    {
+        if (connection.State != System.Data.ConnectionState.Open)
+            return;
+        try
+        {
+            await ExecuteAsync(outer ? $"ROLLBACK TO {name}; RELEASE {name}" : "ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
+            // The server has already rolled back what the broken connection left open.
+        }
+        workDirty = true;
+    }
+
     private void AddRunParameters(NpgsqlCommand command)
     {
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("entity", plan.Spec.Name);
     }
 
-    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    private NpgsqlCommand Command(string sql, params (string Name, object? Value)[] parameters)
     {
-        await using var command = connection.CreateCommand();
+        var command = connection.CreateCommand();
         command.CommandText = sql;
         if (sql.Contains("@run", StringComparison.Ordinal))
             command.Parameters.AddWithValue("run", runId);
@@ -470,7 +661,19 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             command.Parameters.AddWithValue("entity", plan.Spec.Name);
         foreach (var (name, value) in parameters)
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
+    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        await using var command = Command(sql, parameters);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<T> ScalarAsync<T>(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        await using var command = Command(sql, parameters);
+        return (T)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
     public async ValueTask DisposeAsync()

@@ -52,32 +52,56 @@ internal static class PostgresLedgerSchema
                 ALTER TABLE ferry.run_entities ADD COLUMN target_schema text;
             END IF;
         END $$;
+        -- One record a batch: its counts, and each row's line, business key, content hash and row
+        -- version (the xmin the row had once the batch committed). 'landed' until its rows are loaded.
+        -- A record is stale once a later write changed a row version it lists: its hashes then no
+        -- longer say what the table holds, and a re-run does not skip rows by it.
         CREATE TABLE IF NOT EXISTS ferry.batches (
             run_id       bigint NOT NULL REFERENCES ferry.runs,
             entity       text NOT NULL,
             batch_no     integer NOT NULL,
             first_line   bigint NOT NULL,
             last_line    bigint NOT NULL,
-            rows_read    integer NOT NULL,
-            inserted     integer NOT NULL,
-            updated      integer NOT NULL,
-            unchanged    integer NOT NULL,
-            rejected     integer NOT NULL,
-            warnings     integer NOT NULL,
+            rows_read    integer NOT NULL DEFAULT 0,
+            inserted     integer NOT NULL DEFAULT 0,
+            updated      integer NOT NULL DEFAULT 0,
+            unchanged    integer NOT NULL DEFAULT 0,
+            rejected     integer NOT NULL DEFAULT 0,
+            warnings     integer NOT NULL DEFAULT 0,
             committed_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (run_id, entity, batch_no)
         );
-        -- What each run changed, to undo it: 'i' rows it inserted (by business key), 'u' rows it
-        -- updated with their image before the update, 'r' a replace (the table's previous contents
-        -- are kept in ferry.replaced_<run>_<entity>).
+        DO $$ BEGIN
+            -- Ledgers made before batch records kept their rows.
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.batches'::regclass AND attname = 'state') THEN
+                ALTER TABLE ferry.batches
+                    ADD COLUMN state text NOT NULL DEFAULT 'committed' CHECK (state IN ('landed', 'committed')),
+                    ADD COLUMN lines bigint[],
+                    ADD COLUMN keys text[],
+                    ADD COLUMN hashes bigint[],
+                    ADD COLUMN versions bigint[],
+                    ADD COLUMN version_set bigint[],
+                    ADD COLUMN stale boolean NOT NULL DEFAULT false;
+            END IF;
+        END $$;
+        DO $$ BEGIN IF to_regclass('ferry.batches_versions') IS NULL THEN CREATE INDEX batches_versions ON ferry.batches USING gin (version_set) WHERE NOT stale; END IF; END $$;
+        -- What each run changed, to undo it: 'i' the rows a batch inserted (their business keys in
+        -- keys), 'u' a row it updated with its image before the update, 'r' a replace (the table's
+        -- previous contents are kept in ferry.replaced_<run>_<entity>).
         CREATE TABLE IF NOT EXISTS ferry.undo (
             run_id       bigint NOT NULL,
             entity       text NOT NULL,
             batch_no     integer NOT NULL,
             action       "char" NOT NULL CHECK (action IN ('i', 'u', 'r')),
-            business_key text NOT NULL,
-            before       jsonb
+            business_key text,
+            before       jsonb,
+            keys         text[]
         );
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.undo'::regclass AND attname = 'keys') THEN
+                ALTER TABLE ferry.undo ADD COLUMN keys text[], ALTER COLUMN business_key DROP NOT NULL;
+            END IF;
+        END $$;
         {Index("undo_run", "ferry.undo", "run_id, entity")}
         {Index("undo_key", "ferry.undo", "entity, business_key")}
         """;
@@ -95,20 +119,56 @@ internal static class PostgresLedgerSchema
     private static string Index(string name, string table, string columns) =>
         $"DO $$ BEGIN IF to_regclass('ferry.{name}') IS NULL THEN CREATE INDEX {name} ON {table} ({columns}); END IF; END $$;";
 
-    /// <summary>Every source row of an entity, its raw values and what became of it.</summary>
-    public static string CreateStaging(string entity) => $"""
-        CREATE TABLE IF NOT EXISTS ferry."{StagingTable(entity)}" (
-            stage_id        bigserial PRIMARY KEY,
+    /// <summary>
+    /// An entity's staging: <c>stage_&lt;entity&gt;_rows</c> holds the rows that need a record of their
+    /// own (rejected or warned: their raw values and messages, to be corrected), and the view
+    /// <c>stage_&lt;entity&gt;</c> shows every source row with its status, the other rows coming from
+    /// their batch's record: <c>pending</c> while the batch is landed, <c>imported</c> once it is
+    /// loaded. A row's stage id is computed from its place: run, batch and position in the batch.
+    /// </summary>
+    public static string CreateStaging(string entity)
+    {
+        var view = StagingTable(entity);
+        var rows = view + "_rows";
+        var literal = entity.Replace("'", "''", StringComparison.Ordinal);
+        return $"""
+        DO $$ BEGIN
+            -- A ledger from before batch records: its staging table becomes the table of rows.
+            IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('ferry."{view}"') AND relkind = 'r') THEN
+                ALTER TABLE ferry."{view}" RENAME TO "{rows}";
+                ALTER TABLE ferry."{rows}" ALTER COLUMN stage_id DROP DEFAULT, ALTER COLUMN raw DROP NOT NULL;
+            END IF;
+        END $$;
+        CREATE TABLE IF NOT EXISTS ferry."{rows}" (
+            stage_id        bigint PRIMARY KEY,
             run_id          bigint NOT NULL,
             batch_no        integer NOT NULL,
             line            bigint NOT NULL,
             business_key    text,
             status          text NOT NULL CHECK (status IN ('pending', 'imported', 'error')),
-            raw             json NOT NULL, -- json, not jsonb: it keeps the source column order
+            raw             json, -- json, not jsonb: it keeps the source column order
             errors          jsonb,
             warnings        jsonb,
             resolved_by_run bigint
-        ) WITH (fillfactor = 80);
-        {Index($"\"{StagingTable(entity)}_run\"", $"ferry.\"{StagingTable(entity)}\"", "run_id, batch_no")}
+        );
+        {Index(Quote(rows + "_run"), "ferry." + Quote(rows), "run_id, batch_no")}
+        CREATE OR REPLACE VIEW ferry."{view}" AS
+                SELECT r.stage_id, r.run_id, r.batch_no, r.line, r.business_key, r.status, r.raw, r.errors, r.warnings, r.resolved_by_run
+                FROM ferry."{rows}" r
+                UNION ALL
+                SELECT s.stage_id, b.run_id, b.batch_no, u.line, u.key,
+                       CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL::json, NULL::jsonb, NULL::jsonb, NULL::bigint
+                FROM ferry.batches b
+                CROSS JOIN LATERAL unnest(b.lines, b.keys) WITH ORDINALITY AS u(line, key, ordinal)
+                CROSS JOIN LATERAL (SELECT {StageId("b.run_id", "b.batch_no", "u.ordinal")} AS stage_id) s
+                WHERE b.entity = '{literal}' AND b.lines IS NOT NULL AND NOT EXISTS (SELECT FROM ferry."{rows}" r WHERE r.stage_id = s.stage_id);
         """;
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier + "\"";
+
+    public static string StagingRows(string entity) => StagingTable(entity) + "_rows";
+
+    /// <summary>A row's stage id: run, batch and 1-based position in the batch, in 23, 20 and 20 bits.</summary>
+    public static string StageId(string run, string batch, string ordinal) => $"(({run}) << 40) + (({batch})::bigint << 20) + ({ordinal})";
 }

@@ -53,15 +53,26 @@ public static class PostgresRollback
         await using (var conflicts = connection.CreateCommand())
         {
             conflicts.CommandText = """
-                SELECT DISTINCT later.run_id FROM ferry.undo mine
-                JOIN ferry.run_entities me ON me.run_id = mine.run_id AND me.entity = mine.entity
-                JOIN ferry.run_entities le ON le.run_id > me.run_id AND le.target = me.target
-                     AND le.target_schema IS NOT DISTINCT FROM me.target_schema
-                JOIN ferry.undo later ON later.run_id = le.run_id AND later.entity = le.entity
-                     AND (later.business_key = mine.business_key OR later.action = 'r' OR mine.action = 'r')
-                JOIN ferry.runs r ON r.run_id = later.run_id AND r.status <> 'rolled_back'
-                WHERE mine.run_id = @run ORDER BY 1 DESC
+                WITH later_entities AS (
+                    SELECT le.run_id, le.entity, me.entity AS mine
+                    FROM ferry.run_entities me
+                    JOIN ferry.run_entities le ON le.run_id > me.run_id AND le.target = me.target AND le.target_schema IS NOT DISTINCT FROM me.target_schema
+                    JOIN ferry.runs r ON r.run_id = le.run_id AND r.status <> 'rolled_back'
+                    WHERE me.run_id = @run
+                ), mine AS (
+                    SELECT u.entity, u.action, coalesce(k, u.business_key) AS k
+                    FROM ferry.undo u LEFT JOIN LATERAL unnest(u.keys) k ON true WHERE u.run_id = @run
+                ), later AS (
+                    SELECT l.run_id, l.mine AS entity, u.action, coalesce(k, u.business_key) AS k
+                    FROM later_entities l JOIN ferry.undo u ON u.run_id = l.run_id AND u.entity = l.entity
+                    LEFT JOIN LATERAL unnest(u.keys) k ON true
+                )
+                SELECT later.run_id FROM later JOIN mine USING (entity, k)
+                UNION SELECT run_id FROM later WHERE action = 'r' AND entity IN (SELECT entity FROM mine)
+                UNION SELECT run_id FROM later WHERE entity IN (SELECT entity FROM mine WHERE action = 'r')
+                ORDER BY 1 DESC
                 """;
+
             conflicts.Parameters.AddWithValue("run", runId);
             await using var reader = await conflicts.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -95,7 +106,7 @@ public static class PostgresRollback
                 continue;
             }
             var deleted = await ExecuteAsync(connection, $"""
-                DELETE FROM {table} t USING (SELECT DISTINCT business_key FROM ferry.undo WHERE run_id = @run AND entity = @entity AND action = 'i') u
+                DELETE FROM {table} t USING (SELECT DISTINCT unnest(keys) AS business_key FROM ferry.undo WHERE run_id = @run AND entity = @entity AND action = 'i') u
                 WHERE {KeyFromText("t", keys, "u.business_key")}
                 """, runId, entity, cancellationToken).ConfigureAwait(false);
             // The earliest image of each row is the one from before the run; a row the run inserted is gone already.
@@ -110,6 +121,13 @@ public static class PostgresRollback
             results.Add(new RollbackEntity(entity, deleted, restored, false));
         }
         await ExecuteAsync(connection, "UPDATE ferry.runs SET status = 'rolled_back', rolled_back_at = now() WHERE run_id = @run", runId, null, cancellationToken).ConfigureAwait(false);
+        // What the tables hold no longer follows from the batch records of the runs that loaded them:
+        // none of those records skips a row any more.
+        await ExecuteAsync(connection, """
+            UPDATE ferry.batches b SET stale = true FROM ferry.run_entities e, ferry.run_entities mine
+            WHERE mine.run_id = @run AND e.target = mine.target AND e.target_schema IS NOT DISTINCT FROM mine.target_schema
+              AND b.run_id = e.run_id AND b.entity = e.entity AND NOT b.stale
+            """, runId, null, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new RollbackResult(runId, results);
     }

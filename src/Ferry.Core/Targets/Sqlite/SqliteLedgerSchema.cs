@@ -49,6 +49,7 @@ internal static class SqliteLedgerSchema
             rejected     INTEGER NOT NULL,
             warnings     INTEGER NOT NULL,
             committed_at TEXT NOT NULL,
+            state        TEXT NOT NULL DEFAULT 'committed',
             PRIMARY KEY (run_id, entity, batch_no)
         );
         """;

@@ -1,0 +1,107 @@
+using Ferry.Tests.EndToEnd;
+
+namespace Ferry.Tests.Postgres;
+
+/// <summary>
+/// A re-run skips rows by the content hashes the previous run's batch records keep, without a
+/// target write. These tests prove the skip never leaves a row different from what the source says.
+/// </summary>
+public class PgRerunSkipTests
+{
+    private static string Summary(PgScope pg, int i) =>
+        (string)Pg.Scalar($"SELECT summary FROM \"{pg.Schema}\".foi_request WHERE reference = @r", ("r", Foi.Reference(i)))!;
+
+    private static List<string> Versions(PgScope pg) =>
+        Pg.Query($"SELECT reference, xmin::text AS x FROM \"{pg.Schema}\".foi_request ORDER BY reference").Select(r => $"{r["reference"]}:{r["x"]}").ToList();
+
+    [Fact]
+    public async Task Re_runs_of_the_same_file_write_nothing_run_after_run_and_their_records_keep_the_row_versions()
+    {
+        using var pg = new PgScope("skip");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 10)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, check: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var versions = Versions(pg);
+        var first = Pg.Runs(pg.Manifest())[^1].RunId;
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+            var run = Pg.Runs(pg.Manifest())[^1].RunId;
+            Assert.Equal(new LedgerCounts(10, 0, 0, 10, 0, 0), Pg.Counts(run));
+            Assert.Equal(versions, Versions(pg));
+            Assert.Equal(0, Pg.Count("SELECT count(*) FROM ferry.undo WHERE run_id = @r", ("r", run)));
+            // Each record names the versions the rows still have: the ones the first run wrote.
+            Assert.Equal(
+                Pg.Query("SELECT versions::text AS v FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", first)).Select(r => r["v"]),
+                Pg.Query("SELECT versions::text AS v FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", run)).Select(r => r["v"]));
+        }
+    }
+
+    [Fact]
+    public async Task A_key_the_previous_run_wrote_twice_is_not_skipped_by_the_record_of_its_first_place()
+    {
+        using var pg = new PgScope("skdup");
+        var ws = pg.Workspace;
+        // Request 2 twice (no unique rule): in batch 1 as "first", in batch 3 as "second"; the table ends "second".
+        var lines = Foi.Rows(1, 8).ToList();
+        lines[1] = Foi.Row(2, summary: "first");
+        lines.Add(Foi.Row(2, summary: "second"));
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, unique: false, check: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        Assert.Equal("second", Summary(pg, 2));
+
+        // The same file but for its last line: the table must end as the file says, "first".
+        lines[^1] = Foi.Row(9);
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        Assert.Equal("first", Summary(pg, 2));
+        Assert.Equal(new LedgerCounts(9, 1, 1, 7, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId));
+    }
+
+    [Fact]
+    public async Task A_row_this_run_changed_in_an_earlier_batch_is_not_skipped_later_by_the_previous_record()
+    {
+        using var pg = new PgScope("skearly");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, unique: false, check: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        // Request 6 (batch 2, as before) is also in batch 1 with another summary: the later line wins,
+        // and it is exactly what the previous run's record of batch 2 holds.
+        var lines = Foi.Rows(1, 8).ToList();
+        lines[0] = Foi.Row(6, summary: "changed early");
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        Assert.Equal(Foi.Row(6).Split(',')[^1], Summary(pg, 6));
+        Assert.Equal(Foi.Row(1).Split(',')[^1], Summary(pg, 1));
+    }
+
+    [Fact]
+    public async Task After_a_rollback_the_same_file_is_written_again_not_skipped()
+    {
+        using var pg = new PgScope("skrb");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 6)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, check: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 6).Select((l, i) => i == 4 ? Foi.Row(5, summary: "new") : l)));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var second = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal("new", Summary(pg, 5));
+
+        var rollback = await ws.Ferry("rollback", second.ToString(System.Globalization.CultureInfo.InvariantCulture), "ferry.yaml");
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Equal(Foi.Row(5).Split(',')[^1], Summary(pg, 5));
+
+        // The file of the rolled-back run again: its change is made again, by comparison with the table.
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        Assert.Equal("new", Summary(pg, 5));
+        Assert.Equal(new LedgerCounts(6, 0, 1, 5, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId));
+    }
+}
