@@ -89,7 +89,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 RETURNING {KeyText("t", keys)} AS k, (xmax = 0) AS inserted, t.xmin::text::bigint AS version
             ), undo AS (
                 INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys)
-                SELECT @run, @entity, @batch, 'i', array_agg(k) FROM written WHERE inserted HAVING count(*) > 0
+                SELECT @run, @entity, @batch, 'i', array_agg(k ORDER BY k) FROM written WHERE inserted HAVING count(*) > 0
             )
             SELECT k, inserted, version FROM written
             """;
@@ -98,7 +98,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             captureSql = recaptureSql = "";
             return;
         }
-        // Before the upsert: the image of every row about to change goes to the undo log, the batch
+        // Before the upsert: the images of the rows about to change go to the undo log (one array a
+        // wave, in the order of their keys), the batch
         // records that listed its version become stale, and the versions of the rows found equal are
         // returned, for this batch's record.
         string Capture(string again) => $"""
@@ -108,8 +109,9 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                        t AS image
                 FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
             ), undo AS (
-                INSERT INTO ferry.undo (run_id, entity, batch_no, action, business_key, before)
-                SELECT @run, @entity, @batch, 'u', k, to_jsonb(image) FROM matched m WHERE changed{again}
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, before)
+                SELECT @run, @entity, @batch, 'u', array_agg(k ORDER BY k), jsonb_agg(to_jsonb(image) ORDER BY k)
+                FROM matched m WHERE changed{again} HAVING count(*) > 0
             ), stale AS (
                 UPDATE ferry.batches SET stale = true
                 WHERE NOT stale AND version_set && (SELECT array_agg(DISTINCT version) FROM matched WHERE changed)
@@ -122,7 +124,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         // rollback could not tell two images of one batch apart.
         recaptureSql = Capture("""
              AND NOT EXISTS (SELECT FROM ferry.undo p WHERE p.run_id = @run AND p.entity = @entity AND p.batch_no = @batch
-                                 AND (p.business_key = m.k OR m.k = ANY(p.keys)))
+                                 AND m.k = ANY(p.keys))
             """.TrimEnd());
     }
 
@@ -269,7 +271,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         var versions = new long?[batch.Rows.Count];
         if (prior is not null && batch.Rows.Count > 0)
             await SkipUnchangedAsync(batch, versions, cancellationToken).ConfigureAwait(false);
-        if (plan.Spec.Staging && batch.Rows.Count > 0)
+        // A batch with rows to write lands first, so that they show as pending until they are loaded;
+        // one with nothing to write (every row unchanged or rejected) is recorded settled at once.
+        var land = plan.Spec.Staging && batch.Rows.Any(r => r.ToWrite);
+        if (land)
         {
             await BeginAsync("ferry_land", cancellationToken).ConfigureAwait(false);
             try
@@ -298,7 +303,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         await BeginAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         try
         {
-            await WriteBatchAsync(batch, counts, versions, cancellationToken).ConfigureAwait(false);
+            await WriteBatchAsync(batch, counts, versions, land, cancellationToken).ConfigureAwait(false);
             FaultInjection.Point("postgres.before-commit", batch.Number);
             await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         }
@@ -329,7 +334,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         record.MarkUnchanged(batch.Rows, versions);
     }
 
-    private async Task WriteBatchAsync(Batch batch, EntityCounts counts, long?[] versions, CancellationToken cancellationToken)
+    private async Task WriteBatchAsync(Batch batch, EntityCounts counts, long?[] versions, bool landed, CancellationToken cancellationToken)
     {
         var pending = new List<BatchRow>(batch.Rows.Count);
         foreach (var row in batch.Rows)
@@ -354,21 +359,22 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 hashes[i] = row.Hash;
             counts.Tally(row);
         }
-        await SettleRowsAsync(batch, cancellationToken).ConfigureAwait(false);
+        await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync("""
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
                                             state, lines, keys, hashes, versions, version_set)
             VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', @lines, @keys, @hashes, @versions,
                     ARRAY(SELECT DISTINCT v FROM unnest(@versions::bigint[]) v WHERE v IS NOT NULL))
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
-                state = 'committed', lines = @lines, keys = @keys, hashes = @hashes, versions = @versions, version_set = EXCLUDED.version_set, committed_at = now();
+                state = 'committed', hashes = @hashes, versions = @versions, version_set = EXCLUDED.version_set, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity;
             """, cancellationToken,
             ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
-            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging ? batch.Rows.Select(r => r.Line).ToArray() : null), ("keys", batch.Rows.Select(r => r.Key).ToArray()),
+            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batch.Rows.Select(r => r.Line).ToArray() : null),
+            ("keys", landed ? null : batch.Rows.Select(r => r.Key).ToArray()),
             ("hashes", hashes), ("versions", versions)).ConfigureAwait(false);
     }
 
@@ -547,12 +553,12 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     /// <summary>
     /// Settles the rows that have a staging record of their own: landed ones become imported or
-    /// error, rows the target refused get theirs now (without staging, every rejected or warned row
-    /// gets one here), and rows that correct an earlier reject move that one to imported.
+    /// error, rows the target refused get theirs now (in a batch that did not land, every rejected or
+    /// warned row gets one here), and rows that correct an earlier reject move that one to imported.
     /// </summary>
-    private async Task SettleRowsAsync(Batch batch, CancellationToken cancellationToken)
+    private async Task SettleRowsAsync(Batch batch, bool landed, CancellationToken cancellationToken)
     {
-        if (!plan.Spec.Staging)
+        if (!landed)
         {
             await StageRowsAsync(batch, r => r.Issues.Count > 0, r => r.Rejected ? "error" : "imported", cancellationToken).ConfigureAwait(false);
         }

@@ -113,8 +113,12 @@ public static class PostgresRollback
             var restored = await ExecuteAsync(connection, $"""
                 UPDATE {table} t SET ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) =
                     ({string.Join(", ", columns.Select(c => "r." + Quote(c.Target)))})
-                FROM (SELECT DISTINCT ON (business_key) business_key, before FROM ferry.undo
-                      WHERE run_id = @run AND entity = @entity AND action = 'u' ORDER BY business_key, batch_no) u,
+                FROM (SELECT DISTINCT ON (business_key) business_key, before
+                      FROM (SELECT u.batch_no, coalesce(u.keys[e.n], u.business_key) AS business_key, coalesce(e.image, u.before) AS before
+                            FROM ferry.undo u
+                            LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN u.keys IS NOT NULL THEN u.before END) WITH ORDINALITY e(image, n) ON true
+                            WHERE u.run_id = @run AND u.entity = @entity AND u.action = 'u') images
+                      ORDER BY business_key, batch_no) u,
                      jsonb_populate_record(NULL::{table}, u.before) r
                 WHERE {KeyFromText("t", keys, "u.business_key")}
                 """, runId, entity, cancellationToken).ConfigureAwait(false);
