@@ -1,33 +1,61 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+
 namespace Ferry.Engine;
 
 /// <summary>
-/// What the latest earlier run wrote at the same batch position of an entity: each row's business
-/// key and content hash, as its ledger record keeps them. A row of the current batch whose key
-/// and hash are there is unchanged since that run wrote it, and is skipped without a target write.
+/// What the latest earlier run wrote at the same batch position of an entity: for each row, the
+/// hash of its business key, its content hash and a tag the target keeps with it (PostgreSQL: the
+/// row version), packed as a digest of 24 bytes a row. A row of the current batch whose key and
+/// content hashes are there is unchanged since that run, and is skipped without a target write.
 /// </summary>
 /// <remarks>
 /// The target hands over a record only while it still says what the table holds (on PostgreSQL: no
 /// later write has replaced a row version it lists); otherwise every row goes through the target's
 /// own comparison. Keys repeated within either batch are never skipped: which of their images is
-/// the table's cannot be told from the record.
+/// the table's cannot be told from the record. The content hash covers the key's own values, so a
+/// skip needs two 64-bit hashes to agree by chance to be wrong.
 /// </remarks>
 public sealed class PriorBatch
 {
-    private readonly Dictionary<string, (long Hash, long Tag)> hashes;
-    private readonly HashSet<string> repeated = new(StringComparer.Ordinal);
+    private const int EntrySize = 24;
+    private readonly Dictionary<long, (long Hash, long Tag)> entries;
+    private readonly HashSet<long> repeated = [];
 
-    /// <param name="tags">What the target keeps with each row (PostgreSQL: the row version), handed back for the rows found unchanged.</param>
-    public PriorBatch(IReadOnlyList<string?> keys, IReadOnlyList<long?> rowHashes, IReadOnlyList<long?> tags)
+    public PriorBatch(byte[] digest)
     {
-        hashes = new Dictionary<string, (long, long)>(keys.Count, StringComparer.Ordinal);
-        for (var i = 0; i < keys.Count; i++)
+        var count = digest.Length / EntrySize;
+        entries = new Dictionary<long, (long, long)>(count);
+        for (var i = 0; i < count; i++)
         {
-            if (keys[i] is not { } key || rowHashes[i] is not { } hash || tags[i] is not { } tag)
-                continue;
-            if (!hashes.TryAdd(key, (hash, tag)))
+            var entry = digest.AsSpan(i * EntrySize, EntrySize);
+            var key = BinaryPrimitives.ReadInt64LittleEndian(entry);
+            var tag = BinaryPrimitives.ReadInt64LittleEndian(entry[16..]);
+            if (tag == 0)
+                continue; // a row the record has no content for (rejected)
+            if (!entries.TryAdd(key, (BinaryPrimitives.ReadInt64LittleEndian(entry[8..]), tag)))
                 repeated.Add(key);
         }
     }
+
+    /// <summary>The digest of a batch: each written or unchanged row's key hash, content hash and non-zero tag; zeros for the others.</summary>
+    public static byte[] Digest(IReadOnlyList<BatchRow> rows, long?[] tags)
+    {
+        var digest = new byte[rows.Count * EntrySize];
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (tags[i] is not { } tag || rows[i].Hash is not { } hash || rows[i].Key is not { } key)
+                continue;
+            var entry = digest.AsSpan(i * EntrySize, EntrySize);
+            BinaryPrimitives.WriteInt64LittleEndian(entry, KeyHash(key));
+            BinaryPrimitives.WriteInt64LittleEndian(entry[8..], hash);
+            BinaryPrimitives.WriteInt64LittleEndian(entry[16..], tag);
+        }
+        return digest;
+    }
+
+    public static long KeyHash(string key) => unchecked((long)XxHash3.HashToUInt64(MemoryMarshal.AsBytes(key.AsSpan())));
 
     /// <summary>
     /// Marks the rows the earlier run left as they are now <see cref="RowAction.Unchanged"/>, and
@@ -35,17 +63,22 @@ public sealed class PriorBatch
     /// </summary>
     public int MarkUnchanged(IReadOnlyList<BatchRow> rows, long?[] tags)
     {
-        var seen = new Dictionary<string, int>(rows.Count, StringComparer.Ordinal);
-        foreach (var row in rows)
-            if (!row.Rejected)
-                seen[row.Key!] = seen.GetValueOrDefault(row.Key!) + 1;
+        var keys = new long[rows.Count];
+        var seen = new Dictionary<long, int>(rows.Count);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (rows[i].Rejected)
+                continue;
+            keys[i] = KeyHash(rows[i].Key!);
+            seen[keys[i]] = seen.GetValueOrDefault(keys[i]) + 1;
+        }
         var marked = 0;
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
-            if (row.Rejected || row.Hash is not { } hash || seen[row.Key!] > 1 || repeated.Contains(row.Key!))
+            if (row.Rejected || row.Hash is not { } hash || seen[keys[i]] > 1 || repeated.Contains(keys[i]))
                 continue;
-            if (hashes.TryGetValue(row.Key!, out var prior) && prior.Hash == hash)
+            if (entries.TryGetValue(keys[i], out var prior) && prior.Hash == hash)
             {
                 row.Action = RowAction.Unchanged;
                 tags[i] = prior.Tag;

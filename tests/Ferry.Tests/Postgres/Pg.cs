@@ -111,8 +111,8 @@ internal static class Pg
 
     public static bool TableExists(string qualified) => (bool)Scalar("SELECT to_regclass(@t) IS NOT NULL", ("t", qualified))!;
 
-    /// <summary>The runs the ledger holds for one manifest (by its full path), oldest first.</summary>
-    public static List<LedgerRun> Runs(string manifestPath) =>
+    /// <summary>The runs the ledger holds for one manifest (by its full path), oldest first; none before the first run made the ledger.</summary>
+    public static List<LedgerRun> Runs(string manifestPath) => !TableExists("ferry.runs") ? [] :
         Query("SELECT run_id, status, error, pid FROM ferry.runs WHERE manifest = @m ORDER BY run_id", ("m", Path.GetFullPath(manifestPath)))
             .Select(r => new LedgerRun((long)r["run_id"]!, (string)r["status"]!, (string?)r["error"], (int?)r["pid"]))
             .ToList();

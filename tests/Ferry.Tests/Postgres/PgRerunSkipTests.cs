@@ -34,8 +34,8 @@ public class PgRerunSkipTests
             Assert.Equal(0, Pg.Count("SELECT count(*) FROM ferry.undo WHERE run_id = @r", ("r", run)));
             // Each record names the versions the rows still have: the ones the first run wrote.
             Assert.Equal(
-                Pg.Query("SELECT versions::text AS v FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", first)).Select(r => r["v"]),
-                Pg.Query("SELECT versions::text AS v FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", run)).Select(r => r["v"]));
+                Pg.Query("SELECT version_set::text AS v FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", first)).Select(r => r["v"]),
+                Pg.Query("SELECT version_set::text AS v FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", run)).Select(r => r["v"]));
         }
     }
 

@@ -321,8 +321,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     {
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT keys, hashes, versions FROM ferry.batches
-            WHERE run_id = @run AND entity = @entity AND batch_no = @batch AND state = 'committed' AND NOT stale AND hashes IS NOT NULL
+            SELECT digest FROM ferry.batches
+            WHERE run_id = @run AND entity = @entity AND batch_no = @batch AND state = 'committed' AND NOT stale AND digest IS NOT NULL
             """;
         command.Parameters.AddWithValue("run", prior!.Value.RunId);
         command.Parameters.AddWithValue("entity", prior.Value.Entity);
@@ -330,8 +330,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             return;
-        var record = new PriorBatch(reader.GetFieldValue<string?[]>(0), reader.GetFieldValue<long?[]>(1), reader.GetFieldValue<long?[]>(2));
-        record.MarkUnchanged(batch.Rows, versions);
+        new PriorBatch(reader.GetFieldValue<byte[]>(0)).MarkUnchanged(batch.Rows, versions);
     }
 
     private async Task WriteBatchAsync(Batch batch, EntityCounts counts, long?[] versions, bool landed, CancellationToken cancellationToken)
@@ -347,7 +346,6 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             for (var w = 0; w < waves.Count; w++)
                 await WriteWaveAsync(batch.Number, waves[w], w > 0, found, cancellationToken).ConfigureAwait(false);
         }
-        var hashes = new long?[batch.Rows.Count];
         for (var i = 0; i < batch.Rows.Count; i++)
         {
             var row = batch.Rows[i];
@@ -355,18 +353,15 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 row.Action = RowAction.Rejected;
             else if (versions[i] is null && found.TryGetValue(row.Key!, out var version))
                 versions[i] = version;
-            if (versions[i] is not null)
-                hashes[i] = row.Hash;
             counts.Tally(row);
         }
         await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync("""
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
-                                            state, lines, keys, hashes, versions, version_set)
-            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', @lines, @keys, @hashes, @versions,
-                    ARRAY(SELECT DISTINCT v FROM unnest(@versions::bigint[]) v WHERE v IS NOT NULL))
+                                            state, lines, keys, digest, version_set)
+            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', @lines, @keys, @digest, @versionSet)
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
-                state = 'committed', hashes = @hashes, versions = @versions, version_set = EXCLUDED.version_set, committed_at = now();
+                state = 'committed', digest = @digest, version_set = @versionSet, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity;
@@ -375,7 +370,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
             ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batch.Rows.Select(r => r.Line).ToArray() : null),
             ("keys", landed ? null : batch.Rows.Select(r => r.Key).ToArray()),
-            ("hashes", hashes), ("versions", versions)).ConfigureAwait(false);
+            ("digest", PriorBatch.Digest(batch.Rows, versions)),
+            ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -528,7 +524,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    /// <summary>Binary COPY of the rows' values (after an ordinal, for the work table).</summary>
+    /// <summary>
+    /// Binary COPY of the rows' values (after an ordinal, for the work table). The writes are
+    /// synchronous and typed: they fill Npgsql's buffer, which goes out when full, and an async call
+    /// or a boxed value per field would cost more than the field itself.
+    /// </summary>
     private async Task CopyAsync(string copySql, int batch, List<BatchRow> rows, bool ordinal, CancellationToken cancellationToken)
     {
         await using var copy = await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
@@ -536,19 +536,32 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         {
             if (i == rows.Count / 2)
                 FaultInjection.Point("postgres.mid-copy", batch);
-            await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            copy.StartRow();
             if (ordinal)
-                await copy.WriteAsync(i, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                copy.Write(i, NpgsqlDbType.Integer);
             var values = rows[i].Values!;
             for (var c = 0; c < values.Length; c++)
-            {
-                if (values[c] is { } value)
-                    await copy.WriteAsync(value, copyTypes[c], cancellationToken).ConfigureAwait(false);
-                else
-                    await copy.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            }
+                WriteValue(copy, values[c], copyTypes[c]);
         }
         await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void WriteValue(NpgsqlBinaryImporter copy, object? value, NpgsqlDbType type)
+    {
+        switch (value)
+        {
+            case null: copy.WriteNull(); break;
+            case string s: copy.Write(s, type); break;
+            case long l: copy.Write(l, type); break;
+            case decimal d: copy.Write(d, type); break;
+            case DateOnly d: copy.Write(d, type); break;
+            case DateTime d: copy.Write(d, type); break;
+            case bool b: copy.Write(b, type); break;
+            case double d: copy.Write(d, type); break;
+            case Guid g: copy.Write(g, type); break;
+            default: copy.Write(value, type); break;
+        }
     }
 
     /// <summary>

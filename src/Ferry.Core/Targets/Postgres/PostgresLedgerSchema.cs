@@ -52,8 +52,8 @@ internal static class PostgresLedgerSchema
                 ALTER TABLE ferry.run_entities ADD COLUMN target_schema text;
             END IF;
         END $$;
-        -- One record a batch: its counts, and each row's line, business key, content hash and row
-        -- version (the xmin the row had once the batch committed). 'landed' until its rows are loaded.
+        -- One record a batch: its counts, each row's line and business key, and a digest of 24 bytes a
+        -- row: key hash, content hash and row version (the xmin the row had once the batch committed). 'landed' until its rows are loaded.
         -- A record is stale once a later write changed a row version it lists: its hashes then no
         -- longer say what the table holds, and a re-run does not skip rows by it.
         CREATE TABLE IF NOT EXISTS ferry.batches (
@@ -78,8 +78,7 @@ internal static class PostgresLedgerSchema
                     ADD COLUMN state text NOT NULL DEFAULT 'committed' CHECK (state IN ('landed', 'committed')),
                     ADD COLUMN lines bigint[],
                     ADD COLUMN keys text[],
-                    ADD COLUMN hashes bigint[],
-                    ADD COLUMN versions bigint[],
+                    ADD COLUMN digest bytea,
                     ADD COLUMN version_set bigint[],
                     ADD COLUMN stale boolean NOT NULL DEFAULT false;
             END IF;
