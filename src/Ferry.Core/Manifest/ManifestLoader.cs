@@ -15,6 +15,8 @@ public sealed partial class ManifestLoader
     private readonly string file;
     private readonly List<ManifestError> errors = [];
     private readonly List<string> secrets = [];
+    /// <summary>The source's type names a database (even if the rest of the source is broken): its entities read 'from'.</summary>
+    private bool databaseSource;
     /// <summary>The lines of the entities that have a 'from' (parsed or not), so a broken one is not called missing.</summary>
     private readonly HashSet<int> withFrom = [];
 
@@ -69,14 +71,14 @@ public sealed partial class ManifestLoader
             Error(e.Start, "'entities' must be a non-empty list");
         else
             foreach (var item in list.Children)
-                if (ParseEntity(item, source?.IsDatabase == true) is { } entity)
+                if (ParseEntity(item) is { } entity)
                     entities.Add(entity);
 
         foreach (var group in entities.GroupBy(x => x.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             errors.Add(new ManifestError(file, group.Last().Line, 1, $"entity '{group.Key}' is defined more than once"));
         // A database gives each entity the table or query it names.
         foreach (var entity in entities)
-            if (source is { IsDatabase: true } && entity.From is null && !withFrom.Contains(entity.Line))
+            if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
                 errors.Add(new ManifestError(file, entity.Line, 1, $"entity '{entity.Name}' needs 'from' (the table or query it reads): the source is a database"));
 
         if (source is null || target is null || errors.Count > 0)
@@ -103,7 +105,7 @@ public sealed partial class ManifestLoader
         // A file and a database take different keys; the type says which (an unknown type allows all).
         var typeNode = (node as YamlMappingNode)?.Children.FirstOrDefault(p => (p.Key as YamlScalarNode)?.Value == "type").Value as YamlScalarNode;
         var known = SourceKindOf(typeNode?.Value);
-        var database = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
+        var database = databaseSource = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
         var map = Fields(node, "source", known is null ? [.. FileSourceKeys.Union(DatabaseSourceKeys)] : database ? DatabaseSourceKeys : FileSourceKeys);
         var type = RequiredString(map, node, "type");
         var kind = type is null ? (SourceKind?)null
@@ -237,10 +239,10 @@ public sealed partial class ManifestLoader
         return new TargetSpec(kind.Value, connection, schema ?? "public", (int)node.Start.Line);
     }
 
-    private EntitySpec? ParseEntity(YamlNode node, bool database)
+    private EntitySpec? ParseEntity(YamlNode node)
     {
         // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
-        var map = Fields(node, "entity", database
+        var map = Fields(node, "entity", databaseSource
             ? ["name", "from", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]
             : ["name", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
