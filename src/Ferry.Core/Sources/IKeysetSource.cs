@@ -27,6 +27,8 @@ public interface IKeysetSource
 /// <summary>A row's position in a source read in key order: its ordinal and its key values, as the database gave them.</summary>
 public sealed record KeyCursor(long Line, IReadOnlyList<object> Key)
 {
-    public override string ToString() =>
-        $"row {Line.ToString(CultureInfo.InvariantCulture)}, key ({string.Join(", ", Key.Select(k => Convert.ToString(k, CultureInfo.InvariantCulture)))})";
+    /// <summary>The key values as a person reads them: <c>(3, ab)</c>.</summary>
+    public string KeyText => $"({string.Join(", ", Key.Select(k => Convert.ToString(k, CultureInfo.InvariantCulture)))})";
+
+    public override string ToString() => $"row {Line.ToString(CultureInfo.InvariantCulture)}, key {KeyText}";
 }

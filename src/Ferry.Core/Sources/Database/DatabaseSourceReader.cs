@@ -197,7 +197,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
         // A key shared by two rows would lose rows wherever a page ends between them.
         if (lastKey is not null && StructuralComparisons.StructuralEqualityComparer.Equals(lastKey, key))
             throw new SourceException(Origin, line + 1, "key",
-                $"{new KeyCursor(line + 1, key)} is the key of the row before it too; the key must identify one row (a primary key or a unique index)");
+                $"key {new KeyCursor(line + 1, key).KeyText} is the key of the row before it too; the key must identify one row (a primary key or a unique index)");
         line++;
         var values = new string?[columns.Length];
         RowProblem? problem = null;
