@@ -1,6 +1,7 @@
 using Ferry.Contracts;
 using Ferry.Manifest;
 using Ferry.Mapping;
+using Ferry.Sources;
 
 namespace Ferry.Engine;
 
@@ -30,39 +31,43 @@ public sealed class EntityPlan
     /// Binds every entity to <paramref name="sourceColumns"/> and compiles all C# expressions at
     /// once. Every unknown column and compile error is reported together, with its manifest line.
     /// </summary>
-    public static IReadOnlyList<EntityPlan> Build(MigrationManifest manifest, IReadOnlyList<string> sourceColumns, string sourceOrigin)
+    public static IReadOnlyList<EntityPlan> Build(MigrationManifest manifest, IReadOnlyList<string> sourceColumns, string sourceOrigin) =>
+        Build(manifest, manifest.Entities.ToDictionary(e => e.Name, _ => new SourceShape(sourceColumns, sourceOrigin)));
+
+    /// <summary>Binds each entity to its own source's columns (a database source gives each entity a table or query).</summary>
+    public static IReadOnlyList<EntityPlan> Build(MigrationManifest manifest, IReadOnlyDictionary<string, SourceShape> sources)
     {
         var errors = new List<ManifestError>();
-        var known = new HashSet<string>(sourceColumns, StringComparer.Ordinal);
-        void RequireColumn(string column, int line, string what)
+        void RequireColumn(SourceShape source, string column, int line, string what)
         {
-            if (!known.Contains(column))
+            if (!source.Columns.Contains(column, StringComparer.Ordinal))
                 errors.Add(new ManifestError(manifest.FilePath, line, 1,
-                    $"{what} names column '{column}', which {sourceOrigin} does not have (it has: {string.Join(", ", sourceColumns)})"));
+                    $"{what} names column '{column}', which {source.Origin} does not have (it has: {string.Join(", ", source.Columns)})"));
         }
 
         var requests = new List<ExpressionRequest>();
         foreach (var entity in manifest.Entities)
         {
+            var source = sources[entity.Name];
             foreach (var rule in entity.Rules)
             {
                 if (rule.Column is not null)
-                    RequireColumn(rule.Column, rule.Line, $"rule '{rule.Name}'");
+                    RequireColumn(source, rule.Column, rule.Line, $"rule '{rule.Name}'");
                 if (rule.Expression is not null)
-                    requests.Add(new ExpressionRequest(rule.Expression, IsCondition: true));
+                    requests.Add(new ExpressionRequest(rule.Expression, IsCondition: true, source.Columns));
             }
             foreach (var column in entity.Columns)
             {
                 if (column.From is not null)
-                    RequireColumn(column.From, column.Line, $"column '{column.Target}'");
+                    RequireColumn(source, column.From, column.Line, $"column '{column.Target}'");
                 if (column.Expression is not null)
-                    requests.Add(new ExpressionRequest(column.Expression, IsCondition: false));
+                    requests.Add(new ExpressionRequest(column.Expression, IsCondition: false, source.Columns));
             }
         }
         IReadOnlyList<Delegate> compiled = [];
         try
         {
-            compiled = ExpressionCompiler.Compile(manifest.FilePath, sourceColumns, requests);
+            compiled = ExpressionCompiler.Compile(manifest.FilePath, [], requests);
         }
         catch (ManifestException ex)
         {
@@ -78,8 +83,8 @@ public sealed class EntityPlan
             return manifest.Entities.Select((e, i) => new EntityPlan(
                 e,
                 i,
-                ContractValidator.Create(e.Rules, sourceColumns, checks),
-                RowMapper.Create(e, sourceColumns, expressions))).ToList();
+                ContractValidator.Create(e.Rules, sources[e.Name].Columns, checks),
+                RowMapper.Create(e, sources[e.Name].Columns, expressions))).ToList();
         }
         catch (ManifestException ex)
         {

@@ -63,9 +63,7 @@ public static class RunEngine
     /// <summary>Parses, binds and compiles everything, opening the source and target, but moves no data.</summary>
     public static async Task<IReadOnlyList<EntityPlan>> CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
     {
-        IReadOnlyList<EntityPlan> plans;
-        await using (var source = await SourceReaders.OpenAsync(manifest, null, cancellationToken).ConfigureAwait(false))
-            plans = EntityPlan.Build(manifest, source.Columns, source.Origin);
+        var plans = EntityPlan.Build(manifest, await SourceReaders.ShapesAsync(manifest, null, cancellationToken).ConfigureAwait(false));
         await TargetFactory.CheckAsync(manifest, cancellationToken).ConfigureAwait(false);
         return plans;
     }
@@ -78,15 +76,10 @@ public static class RunEngine
 
         // The source is opened and the manifest compiled before the target is touched, so a missing
         // file or a bad expression leaves no trace in the target.
-        IReadOnlyList<EntityPlan> plans;
-        int sourceColumns;
-        await using (var source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false))
-        {
-            plans = EntityPlan.Build(manifest, source.Columns, source.Origin)
-                .Where(p => options.Entity is null || p.Spec.Name == options.Entity).ToList();
-            sourceColumns = source.Columns.Count;
-        }
-        options.BeforeLoad?.Invoke(plans, sourceColumns);
+        var sources = await SourceReaders.ShapesAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<EntityPlan> plans = EntityPlan.Build(manifest, sources)
+            .Where(p => options.Entity is null || p.Spec.Name == options.Entity).ToList();
+        options.BeforeLoad?.Invoke(plans, sources.Values.Max(s => s.Columns.Count));
         var started = DateTime.UtcNow;
         var correlation = Guid.NewGuid().ToString("N");
 
@@ -118,7 +111,7 @@ public static class RunEngine
         var target = await TargetFactory.OpenForRunAsync(manifest, options.DryRun, cancellationToken).ConfigureAwait(false);
         await using (target.ConfigureAwait(false))
         {
-            var sourceName = options.SourceOverride ?? manifest.Source.Path;
+            var sourceName = options.SourceOverride ?? manifest.Source.Describe();
             var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
                 options.DryRun, correlation, options.Resume, options.Restart);
             var begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
@@ -138,7 +131,7 @@ public static class RunEngine
                         totals[plan.Spec.Name].Add(checkpoint.Counts);
                     if (checkpoint is { Completed: true })
                         continue;
-                    var source = await SourceReaders.OpenAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
+                    var source = await SourceReaders.OpenAsync(manifest, plan.Spec, options.SourceOverride, cancellationToken).ConfigureAwait(false);
                     await using (source.ConfigureAwait(false))
                         await RunEntityAsync(context, runId, plan, checkpoint, source, target, totals[plan.Spec.Name], observer, cancellationToken).ConfigureAwait(false);
                 }
@@ -167,10 +160,15 @@ public static class RunEngine
         }
     }
 
-    /// <summary>Size and modification time of the file a run reads: a run resumes only on the same input.</summary>
+    /// <summary>
+    /// Size and modification time of the file a run reads: a run resumes only on the same input.
+    /// A database has none: a resumed run continues after the key of its last committed row.
+    /// </summary>
     private static string Fingerprint(MigrationManifest manifest, string? sourceOverride)
     {
-        var file = new FileInfo(Path.GetFullPath(Path.Combine(manifest.Directory, sourceOverride ?? manifest.Source.Path)));
+        if ((sourceOverride ?? manifest.Source.Path) is not { } path)
+            return "";
+        var file = new FileInfo(Path.GetFullPath(Path.Combine(manifest.Directory, path)));
         return file.Exists
             ? string.Create(CultureInfo.InvariantCulture, $"{file.Length}:{file.LastWriteTimeUtc:O}")
             : "";
@@ -193,7 +191,7 @@ public static class RunEngine
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var records = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var reading = Task.Run(() => ReadRecordsAsync(source, plan.Spec.BatchSize, records.Writer, stop.Token), stop.Token);
+        var reading = Task.Run(() => ReadRecordsAsync(plan, source, checkpoint?.LastLine ?? 0, records.Writer, stop.Token), stop.Token);
         var mapping = Task.Run(() => PrepareBatchesAsync(plan, columns, checkpoint?.LastLine ?? 0, records.Reader, batches.Writer, stop.Token), stop.Token);
         try
         {
@@ -238,10 +236,15 @@ public static class RunEngine
         observer.EntityFinished(run, plan, totals);
     }
 
-    private static async Task ReadRecordsAsync(ISourceReader source, int batchSize, ChannelWriter<List<SourceRow>> records, CancellationToken cancellationToken)
+    private static async Task ReadRecordsAsync(EntityPlan plan, ISourceReader source, long resumeAfter, ChannelWriter<List<SourceRow>> records, CancellationToken cancellationToken)
     {
+        var batchSize = plan.Spec.BatchSize;
         try
         {
+            // A source read in key order starts after the checkpoint instead of reading every committed row
+            // again, unless a 'unique' rule must see their values again.
+            if (resumeAfter > 0 && source is IKeysetSource keyset && !plan.Spec.Rules.Any(r => r.Kind == RuleKind.Unique))
+                await keyset.SeekAfterLineAsync(resumeAfter, cancellationToken).ConfigureAwait(false);
             while (true)
             {
                 var rows = new List<SourceRow>(batchSize);

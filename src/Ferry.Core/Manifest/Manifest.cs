@@ -11,18 +11,35 @@ public sealed record MigrationManifest(
     public string Directory => Path.GetDirectoryName(Path.GetFullPath(FilePath))!;
 }
 
-public enum SourceKind { Csv, Xlsx }
+/// <summary>Files (csv, xlsx), or a database read over ADO.NET (sqlite, postgres, mysql, sqlserver).</summary>
+public enum SourceKind { Csv, Xlsx, Sqlite, Postgres, MySql, SqlServer }
 
+/// <summary>What a MySQL zero date (<c>0000-00-00</c>, or a date with a zero month or day) becomes.</summary>
+public enum ZeroDateRule { Null, Error }
+
+/// <param name="Path">A file source's file, relative to the manifest; null for a database.</param>
+/// <param name="Connection">A database source's connection string; null for a file.</param>
+/// <param name="Encoding">csv: the file's encoding; a database: how the bytes of <c>decode</c> columns are read.</param>
+/// <param name="ZeroDates">mysql: what a zero date becomes.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
-    string Path,
+    string? Path,
+    SecretString? Connection,
     char Delimiter,
     char Quote,
     bool Header,
     IReadOnlyList<string>? Columns,
     string Encoding,
     string? Sheet,
-    int Line);
+    ZeroDateRule ZeroDates,
+    int Line)
+{
+    /// <summary>A database, whose entities each read their own table or query (<see cref="EntitySpec.From"/>).</summary>
+    public bool IsDatabase => Kind is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
+
+    /// <summary>The source as the ledger and logs name it: the file, or the kind of database (never its connection).</summary>
+    public string Describe() => Path ?? $"{Kind.ToString().ToLowerInvariant()} database";
+}
 
 public enum TargetKind { Sqlite, Postgres }
 
@@ -40,7 +57,30 @@ public sealed record EntitySpec(
     bool Staging,
     IReadOnlyList<RuleSpec> Rules,
     IReadOnlyList<ColumnSpec> Columns,
+    int Line,
+    EntitySource? From = null);
+
+/// <summary>
+/// Where an entity of a database source reads its rows: a table (all its columns, or those listed)
+/// or a query, in the order of <see cref="Key"/>, a page at a time.
+/// </summary>
+/// <param name="Table">The table, <c>name</c> or <c>schema.name</c>.</param>
+/// <param name="Key">The source columns that identify a row: the order rows are read in and the pagination cursor. Unique and never NULL.</param>
+/// <param name="Convert">Source column → how its values become text, where the default rules will not do.</param>
+public sealed record EntitySource(
+    string? Table,
+    IReadOnlyList<string>? Columns,
+    string? Query,
+    IReadOnlyList<string> Key,
+    IReadOnlyDictionary<string, ValueRule> Convert,
     int Line);
+
+/// <summary>
+/// How a database value becomes text, overriding the default for its type (see docs/manifest.md):
+/// <c>bool</c> turns 0/1 into false/true; <c>date</c> and <c>datetime</c> write ISO 8601; <c>hex</c> and
+/// <c>base64</c> write bytes; <c>decode</c> reads the column's stored bytes in the source's encoding.
+/// </summary>
+public enum ValueRule { Bool, Date, DateTime, Hex, Base64, Decode }
 
 public enum Severity { Information, Warning, Error, Fatal }
 

@@ -15,6 +15,10 @@ public sealed partial class ManifestLoader
     private readonly string file;
     private readonly List<ManifestError> errors = [];
     private readonly List<string> secrets = [];
+    /// <summary>The source's type names a database (even if the rest of the source is broken): its entities read 'from'.</summary>
+    private bool databaseSource;
+    /// <summary>The lines of the entities that have a 'from' (parsed or not), so a broken one is not called missing.</summary>
+    private readonly HashSet<int> withFrom = [];
 
     private ManifestLoader(string file) => this.file = file;
 
@@ -72,24 +76,46 @@ public sealed partial class ManifestLoader
 
         foreach (var group in entities.GroupBy(x => x.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             errors.Add(new ManifestError(file, group.Last().Line, 1, $"entity '{group.Key}' is defined more than once"));
+        // A database gives each entity the table or query it names.
+        foreach (var entity in entities)
+            if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
+                errors.Add(new ManifestError(file, entity.Line, 1, $"entity '{entity.Name}' needs 'from' (the table or query it reads): the source is a database"));
 
         if (source is null || target is null || errors.Count > 0)
             return null;
         return new MigrationManifest(file, name, source, target, entities);
     }
 
+    private static readonly string[] FileSourceKeys = ["type", "path", "delimiter", "quote", "header", "columns", "encoding", "sheet"];
+    private static readonly string[] DatabaseSourceKeys = ["type", "connection", "encoding", "zero_dates"];
+
+    private static SourceKind? SourceKindOf(string? type) => type?.ToLowerInvariant() switch
+    {
+        "csv" => SourceKind.Csv,
+        "xlsx" => SourceKind.Xlsx,
+        "sqlite" => SourceKind.Sqlite,
+        "postgres" or "postgresql" => SourceKind.Postgres,
+        "mysql" or "mariadb" => SourceKind.MySql,
+        "sqlserver" or "mssql" => SourceKind.SqlServer,
+        _ => null,
+    };
+
     private SourceSpec? ParseSource(YamlNode node)
     {
-        var map = Fields(node, "source", "type", "path", "delimiter", "quote", "header", "columns", "encoding", "sheet");
+        // A file and a database take different keys; the type says which (an unknown type allows all).
+        var typeNode = (node as YamlMappingNode)?.Children.FirstOrDefault(p => (p.Key as YamlScalarNode)?.Value == "type").Value as YamlScalarNode;
+        var known = SourceKindOf(typeNode?.Value);
+        var database = databaseSource = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
+        var map = Fields(node, "source", known is null ? [.. FileSourceKeys.Union(DatabaseSourceKeys)] : database ? DatabaseSourceKeys : FileSourceKeys);
         var type = RequiredString(map, node, "type");
-        var path = RequiredString(map, node, "path");
-        var kind = type?.ToLowerInvariant() switch
-        {
-            null => (SourceKind?)null,
-            "csv" => SourceKind.Csv,
-            "xlsx" => SourceKind.Xlsx,
-            _ => Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv or xlsx)"),
-        };
+        var kind = type is null ? (SourceKind?)null
+            : SourceKindOf(type) ?? Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv, xlsx, sqlite, postgres, mysql or sqlserver)");
+        string? path = null;
+        SecretString? connection = null;
+        if (database)
+            connection = map.TryGetValue("connection", out var c) ? Secret(c) : Missing<SecretString>(node, "connection");
+        else if (kind is not null)
+            path = RequiredString(map, node, "path");
         var delimiter = Char(map, "delimiter", ',');
         var quote = Char(map, "quote", '"');
         var header = Bool(map, "header", true);
@@ -100,9 +126,82 @@ public sealed partial class ManifestLoader
         if (!header && columns is null && kind == SourceKind.Csv)
             Error(node.Start, "a CSV source with 'header: false' needs 'columns'");
         var sheet = OptionalString(map, "sheet");
-        if (kind is null || path is null)
+        var zeroText = OptionalString(map, "zero_dates") ?? "null";
+        var zeroDates = zeroText.ToLowerInvariant() switch
+        {
+            "null" => ZeroDateRule.Null,
+            "error" => ZeroDateRule.Error,
+            _ => Invalid<ZeroDateRule>(map["zero_dates"], $"'zero_dates' must be null or error, not '{zeroText}'"),
+        };
+        if (kind is null || (database ? connection is null : path is null))
             return null;
-        return new SourceSpec(kind.Value, path, delimiter, quote, header, columns, encoding, sheet, (int)node.Start.Line);
+        return new SourceSpec(kind.Value, path, connection, delimiter, quote, header, columns, encoding, sheet, zeroDates, (int)node.Start.Line);
+    }
+
+    /// <summary>
+    /// An entity's <c>from</c>: the table (and optionally its columns) or the query a database source
+    /// reads for it, the key it is read in the order of, and per-column value rules.
+    /// </summary>
+    private EntitySource? ParseFrom(YamlNode node)
+    {
+        var map = Fields(node, "from", "table", "columns", "query", "key", "convert");
+        var table = OptionalString(map, "table");
+        var query = OptionalString(map, "query");
+        if ((table is null) == (query is null))
+            Error(node.Start, "'from' needs exactly one of: table, query");
+        if (table is not null && (table.Length == 0 || table.Split('.') is var parts && (parts.Length > 2 || parts.Any(p => p.Length == 0))))
+            Error(map["table"].Start, $"table '{table}' must be a name or schema.name");
+        if (query is not null && string.IsNullOrWhiteSpace(query))
+            Error(map["query"].Start, "'query' must be a SELECT statement");
+        var columns = StringList(map, "columns");
+        if (columns is not null && query is not null)
+            Error(map["columns"].Start, "'columns' applies to a table; a query names its own columns");
+        if (columns is { Count: 0 })
+            Error(map["columns"].Start, "'columns' must list at least one column");
+        IReadOnlyList<string> key = map.TryGetValue("key", out var keyNode) && keyNode is YamlScalarNode single
+            ? [Scalar(single)]
+            : StringList(map, "key") ?? [];
+        if (keyNode is null)
+            Missing<object>(node, "key");
+        else if (key.Count == 0)
+            Error(keyNode.Start, "'key' must name at least one column");
+        foreach (var k in key)
+            if (columns is not null && !columns.Contains(k, StringComparer.Ordinal))
+                Error(keyNode!.Start, $"key column '{k}' must be one of 'columns'");
+        var convert = new Dictionary<string, ValueRule>(StringComparer.Ordinal);
+        if (map.TryGetValue("convert", out var convertNode))
+        {
+            if (convertNode is not YamlMappingNode convertMap)
+                Error(convertNode.Start, "'convert' must map source columns to a rule (bool, date, datetime, hex, base64, decode)");
+            else
+                foreach (var (k, v) in convertMap.Children)
+                {
+                    var column = (k as YamlScalarNode)?.Value ?? "";
+                    var text = (v as YamlScalarNode)?.Value;
+                    ValueRule? rule = text?.ToLowerInvariant() switch
+                    {
+                        "bool" or "boolean" => ValueRule.Bool,
+                        "date" => ValueRule.Date,
+                        "datetime" => ValueRule.DateTime,
+                        "hex" => ValueRule.Hex,
+                        "base64" => ValueRule.Base64,
+                        "decode" => ValueRule.Decode,
+                        _ => null,
+                    };
+                    if (rule is null)
+                        Error(v.Start, $"unknown rule '{text}' for column '{column}' (expected bool, date, datetime, hex, base64 or decode)");
+                    else if (!convert.TryAdd(column, rule.Value))
+                        Error(k.Start, $"column '{column}' appears twice in 'convert'");
+                    else if (rule == ValueRule.Decode && key.Contains(column, StringComparer.Ordinal))
+                        // The key is compared by the database in its own collation; its bytes would sort differently.
+                        Error(v.Start, $"key column '{column}' cannot be 'decode'd");
+                    else if (columns is not null && !columns.Contains(column, StringComparer.Ordinal))
+                        Error(k.Start, $"'convert' names column '{column}', which is not one of 'columns'");
+                }
+        }
+        if ((table is null) == (query is null) || key.Count == 0)
+            return null;
+        return new EntitySource(table, columns, query, key, convert, (int)node.Start.Line);
     }
 
     private static bool EncodingKnown(string name)
@@ -142,7 +241,10 @@ public sealed partial class ManifestLoader
 
     private EntitySpec? ParseEntity(YamlNode node)
     {
-        var map = Fields(node, "entity", "name", "table", "key", "mode", "batch_size", "staging", "rules", "columns");
+        // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
+        var map = Fields(node, "entity", databaseSource
+            ? ["name", "from", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]
+            : ["name", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
         if (name is not null && !IdentifierPattern().IsMatch(name))
             Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
@@ -166,6 +268,12 @@ public sealed partial class ManifestLoader
         if (batchSize is < 1 or > 1_000_000)
             Error(map["batch_size"].Start, "batch_size must be between 1 and 1000000");
         var staging = Bool(map, "staging", true);
+        EntitySource? from = null;
+        if (map.TryGetValue("from", out var fromNode))
+        {
+            withFrom.Add((int)node.Start.Line);
+            from = ParseFrom(fromNode);
+        }
 
         var rules = new List<RuleSpec>();
         if (map.TryGetValue("rules", out var rulesNode))
@@ -199,7 +307,7 @@ public sealed partial class ManifestLoader
 
         if (name is null || table is null)
             return null;
-        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line);
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from);
     }
 
     private static readonly string[] RuleKinds = ["required", "type", "regex", "range", "allowed", "unique", "max_length", "check"];

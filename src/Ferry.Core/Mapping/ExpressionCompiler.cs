@@ -7,8 +7,11 @@ using Microsoft.CodeAnalysis.CSharp;
 
 namespace Ferry.Mapping;
 
-/// <summary>An expression to compile: a value (mapping) or a condition (rule).</summary>
-public sealed record ExpressionRequest(SourceText Source, bool IsCondition);
+/// <summary>
+/// An expression to compile: a value (mapping) or a condition (rule), over <paramref name="Columns"/>
+/// (its entity's source columns, when entities read different tables) or the columns given to Compile.
+/// </summary>
+public sealed record ExpressionRequest(SourceText Source, bool IsCondition, IReadOnlyList<string>? Columns = null);
 
 /// <summary>
 /// Compiles every C# expression of a run into one in-memory assembly, once. Each expression sits
@@ -83,17 +86,25 @@ public static class ExpressionCompiler
         sb.AppendLine("using static Ferry.Mapping.ExpressionFunctions;");
         sb.AppendLine("namespace FerryGenerated {");
         sb.AppendLine("public static class Expressions {");
-        var locals = new StringBuilder();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < columns.Count; i++)
-            if (seen.Add(Identifier(columns[i])))
-                locals.Append("string ").Append(Identifier(columns[i])).Append(" = __s[").Append(i).Append("]; ");
+        // Entities of one source share their column list, and so its locals.
+        var localsOf = new Dictionary<IReadOnlyList<string>, string>(ReferenceEqualityComparer.Instance);
+        string Locals(IReadOnlyList<string> names)
+        {
+            if (localsOf.TryGetValue(names, out var known))
+                return known;
+            var locals = new StringBuilder();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < names.Count; i++)
+                if (seen.Add(Identifier(names[i])))
+                    locals.Append("string ").Append(Identifier(names[i])).Append(" = __s[").Append(i).Append("]; ");
+            return localsOf[names] = locals.ToString();
+        }
         var file = manifestFile.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
         for (var i = 0; i < requests.Count; i++)
         {
             var r = requests[i];
             sb.Append("public static ").Append(r.IsCondition ? "bool" : "object").Append(" E").Append(i).Append("(string[] __s) { ");
-            sb.Append(locals).AppendLine();
+            sb.Append(Locals(r.Columns ?? columns)).AppendLine();
             sb.AppendLine("return (");
             sb.Append("#line ").Append(r.Source.Line).Append(" \"").Append(file).AppendLine("\"");
             sb.AppendLine(r.Source.Text);

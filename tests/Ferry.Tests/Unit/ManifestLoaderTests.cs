@@ -192,7 +192,7 @@ public class ManifestLoaderTests
     [InlineData("batch_size: 10", "batch_size: 0", 13, "batch_size must be between 1 and 1000000")]
     [InlineData("batch_size: 10", "batch_size: [10]", 13, "'batch_size' must be a single value")]
     [InlineData("mode: upsert", "mode: merge", 12, "unknown mode 'merge' (expected insert, upsert or replace)")]
-    [InlineData("type: csv", "type: json", 3, "unknown source type 'json' (expected csv or xlsx)")]
+    [InlineData("type: csv", "type: json", 3, "unknown source type 'json' (expected csv, xlsx, sqlite, postgres, mysql or sqlserver)")]
     [InlineData("type: sqlite", "type: oracle", 7, "unknown target type 'oracle' (expected sqlite or postgres)")]
     [InlineData("b, type: int, severity", "b, type: money, severity", 16, "unknown type 'money' (expected text, int, decimal, real, bool, date, datetime or uuid)")]
     [InlineData("b: { from: b, type: int }", "b: { from: b, type: float }", 19, "unknown type 'float' (expected text, int, decimal, real, bool, date, datetime or uuid)")]
