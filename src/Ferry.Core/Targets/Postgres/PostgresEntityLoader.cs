@@ -42,6 +42,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
     private bool direct;    // the table held none of the rows when the entity began: COPY straight into it until a key conflicts
     private (long RunId, string Entity)? prior; // the latest earlier run into this table, whose batch records can skip rows
+    private const int PriorWindow = 16;
+    private readonly Dictionary<int, byte[]?> priorDigests = [];
 
     private PostgresEntityLoader(PostgresTarget target, long runId, EntityPlan plan, bool dryRun)
     {
@@ -284,11 +286,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 // landed batch would only be cleared and landed again by the resumed run.
                 if (!outer)
                     await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
-                await ExecuteAsync("""
+                await ExecuteAsync($"""
                     INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys)
-                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', @lines, @keys)
+                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql})
                     """, cancellationToken, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
-                    ("read", batch.Rows.Count), ("lines", batch.Rows.Select(r => r.Line).ToArray()), ("keys", batch.Rows.Select(r => r.Key).ToArray())).ConfigureAwait(false);
+                    ("read", batch.Rows.Count), ("lines", Lines(batch)), ("keys", Keys(batch))).ConfigureAwait(false);
                 await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
                 await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
             }
@@ -303,6 +305,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         await BeginAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
         try
         {
+            // A batch that writes nothing to the table commits only ledger records, which a resumed
+            // run would write again just the same: its commit need not wait for the disk.
+            if (!outer && !batch.Rows.Any(r => r.ToWrite))
+                await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
             await WriteBatchAsync(batch, counts, versions, land, cancellationToken).ConfigureAwait(false);
             FaultInjection.Point("postgres.before-commit", batch.Number);
             await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
@@ -319,18 +325,28 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     /// <summary>Marks unchanged the rows the prior run's record at this batch position holds with the same key and hash.</summary>
     private async Task SkipUnchangedAsync(Batch batch, long?[] versions, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT digest FROM ferry.batches
-            WHERE run_id = @run AND entity = @entity AND batch_no = @batch AND state = 'committed' AND NOT stale AND digest IS NOT NULL
-            """;
-        command.Parameters.AddWithValue("run", prior!.Value.RunId);
-        command.Parameters.AddWithValue("entity", prior.Value.Entity);
-        command.Parameters.AddWithValue("batch", batch.Number);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            return;
-        new PriorBatch(reader.GetFieldValue<byte[]>(0)).MarkUnchanged(batch.Rows, versions);
+        if (!priorDigests.ContainsKey(batch.Number))
+        {
+            // Records are fetched a window of batches at a time: one round trip for many batches, and
+            // no more of them in memory than the window.
+            priorDigests.Clear();
+            await using var command = connection.CreateCommand();
+            command.CommandText = """
+                SELECT batch_no, digest FROM ferry.batches
+                WHERE run_id = @run AND entity = @entity AND batch_no BETWEEN @from AND @to AND state = 'committed' AND NOT stale AND digest IS NOT NULL
+                """;
+            command.Parameters.AddWithValue("run", prior!.Value.RunId);
+            command.Parameters.AddWithValue("entity", prior.Value.Entity);
+            command.Parameters.AddWithValue("from", batch.Number);
+            command.Parameters.AddWithValue("to", batch.Number + PriorWindow - 1);
+            for (var b = batch.Number; b < batch.Number + PriorWindow; b++)
+                priorDigests[b] = null;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                priorDigests[reader.GetInt32(0)] = reader.GetFieldValue<byte[]>(1);
+        }
+        if (priorDigests.Remove(batch.Number, out var digest) && digest is not null)
+            new PriorBatch(digest).MarkUnchanged(batch.Rows, versions);
     }
 
     private async Task WriteBatchAsync(Batch batch, EntityCounts counts, long?[] versions, bool landed, CancellationToken cancellationToken)
@@ -356,10 +372,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             counts.Tally(row);
         }
         await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync("""
+        await ExecuteAsync($"""
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
                                             state, lines, keys, digest, version_set)
-            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', @lines, @keys, @digest, @versionSet)
+            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @versionSet)
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
                 state = 'committed', digest = @digest, version_set = @versionSet, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
@@ -368,11 +384,24 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             """, cancellationToken,
             ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
-            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batch.Rows.Select(r => r.Line).ToArray() : null),
-            ("keys", landed ? null : batch.Rows.Select(r => r.Key).ToArray()),
+            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? Lines(batch) : null),
+            ("keys", landed ? null : Keys(batch)),
             ("digest", PriorBatch.Digest(batch.Rows, versions)),
             ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())).ConfigureAwait(false);
     }
+
+    // A batch's lines and keys go to the server as one text each, split there: an array parameter of
+    // thousands of elements costs the client more than the rest of the batch's ledger work.
+    private const string LinesSql = "string_to_array(@lines, ',')::bigint[]";
+    private const string KeysSql = "CASE WHEN @keys LIKE '[%' THEN ARRAY(SELECT json_array_elements_text(@keys::json)) ELSE string_to_array(@keys, chr(30), chr(31) || chr(31)) END";
+
+    private static string Lines(Batch batch) => string.Join(',', batch.Rows.Select(r => r.Line));
+
+    /// <summary>The keys joined by U+001E (a row without a key as U+001F U+001F); as a JSON array when a key is empty or could be taken for that.</summary>
+    private static string Keys(Batch batch) =>
+        batch.Rows.Any(r => r.Key is { } k && (k.Length == 0 || k.Contains('\u001E', StringComparison.Ordinal) || k.StartsWith('[') || k.Contains("\u001F\u001F", StringComparison.Ordinal)))
+            ? System.Text.Json.JsonSerializer.Serialize(batch.Rows.Select(r => r.Key))
+            : string.Join('\u001E', batch.Rows.Select(r => r.Key ?? "\u001F\u001F"));
 
     /// <summary>
     /// Copies the rows straight into the table, which held none of this run's keys when the entity
@@ -478,6 +507,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         await CopyAsync($"COPY {work} (ord, {string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: true, cancellationToken).ConfigureAwait(false);
         if (captureSql.Length > 0)
         {
+            // The capture may mark records stale, those of the window fetched ahead among them.
+            priorDigests.Clear();
             await using var capture = connection.CreateCommand();
             capture.CommandText = again ? recaptureSql : captureSql;
             AddRunParameters(capture);
