@@ -398,10 +398,12 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private static string Lines(Batch batch) => string.Join(',', batch.Rows.Select(r => r.Line));
 
     /// <summary>The keys joined by U+001E (a row without a key as U+001F U+001F); as a JSON array when a key is empty or could be taken for that.</summary>
-    private static string Keys(Batch batch) =>
-        batch.Rows.Any(r => r.Key is { } k && (k.Length == 0 || k.Contains('\u001E', StringComparison.Ordinal) || k.StartsWith('[') || k.Contains("\u001F\u001F", StringComparison.Ordinal)))
-            ? System.Text.Json.JsonSerializer.Serialize(batch.Rows.Select(r => r.Key))
-            : string.Join('\u001E', batch.Rows.Select(r => r.Key ?? "\u001F\u001F"));
+    private static string Keys(Batch batch) => Keys(batch.Rows.Select(r => r.Key).ToList());
+
+    private static string Keys(IReadOnlyList<string?> keys) =>
+        keys.Any(k => k is not null && (k.Length == 0 || k.Contains('\u001E', StringComparison.Ordinal) || k.StartsWith('[') || k.Contains("\u001F\u001F", StringComparison.Ordinal)))
+            ? System.Text.Json.JsonSerializer.Serialize(keys)
+            : string.Join('\u001E', keys.Select(k => k ?? "\u001F\u001F"));
 
     /// <summary>
     /// Copies the rows straight into the table, which held none of this run's keys when the entity
@@ -429,8 +431,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         {
             var inserted = rows.Select(r => r.Key!).ToArray();
             // Every row of one COPY has the same version: the (sub)transaction's id.
-            await ExecuteAsync("INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys) VALUES (@run, @entity, @batch, 'i', @keys)",
-                cancellationToken, ("batch", batch), ("keys", inserted)).ConfigureAwait(false);
+            await ExecuteAsync($"INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys) VALUES (@run, @entity, @batch, 'i', {KeysSql})",
+                cancellationToken, ("batch", batch), ("keys", Keys(inserted))).ConfigureAwait(false);
             var version = await ScalarAsync<long>($"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}",
                 cancellationToken, ("first", inserted[0])).ConfigureAwait(false);
             foreach (var key in inserted)
