@@ -32,7 +32,9 @@ internal sealed class TargetTables : IAsyncDisposable
         {
             TargetKind.Postgres => new TargetTables(await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false),
                 PostgresLedgerSchema.Names, manifest.Target.Schema),
-            _ => new TargetTables(await SqliteTarget.OpenLedgerAsync(manifest, write: false, cancellationToken).ConfigureAwait(false),
+            // Only read, but opened read-write: a read-only connection that closes last cannot remove the
+            // WAL files of the database, and would leave foi.db-wal and foi.db-shm behind.
+            _ => new TargetTables(await SqliteTarget.OpenLedgerAsync(manifest, write: true, cancellationToken).ConfigureAwait(false),
                 SqliteLedgerSchema.Names, null),
         };
 
@@ -61,11 +63,20 @@ internal sealed class TargetTables : IAsyncDisposable
         }
         await using (reader.ConfigureAwait(false))
         {
+            // A PostgreSQL character(n) pads its value with blanks, which PostgreSQL itself ignores in comparisons.
+            var padded = Enumerable.Range(0, columns.Count).Select(i => reader.GetDataTypeName(i) is var t
+                && (t.Equals("bpchar", StringComparison.OrdinalIgnoreCase) || t.StartsWith("character(", StringComparison.OrdinalIgnoreCase)
+                    || t.Equals("character", StringComparison.OrdinalIgnoreCase))).ToArray();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var values = new object?[columns.Count];
                 for (var i = 0; i < values.Length; i++)
-                    values[i] = CanonicalValues.Canon(columns[i].Type, Read(reader, i));
+                {
+                    var value = Read(reader, i);
+                    if (padded[i] && value is string text)
+                        value = text.TrimEnd(' ');
+                    values[i] = CanonicalValues.Canon(columns[i].Type, value);
+                }
                 yield return values;
             }
         }
