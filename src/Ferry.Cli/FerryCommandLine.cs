@@ -20,6 +20,7 @@ public static class FerryCommandLine
         root.Subcommands.Add(LedgerCommands.Runs(console));
         root.Subcommands.Add(LedgerCommands.Rejects(console));
         root.Subcommands.Add(RollbackCommand.Create(console));
+        root.Subcommands.Add(ReconcileCommand.Create(console));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -2,6 +2,8 @@ using System.CommandLine;
 using Ferry.Cli.Output;
 using Ferry.Engine;
 using Ferry.Manifest;
+using Ferry.Reconciliation;
+using Spectre.Console;
 
 namespace Ferry.Cli.Commands;
 
@@ -18,13 +20,16 @@ internal static class RunCommand
         var logJson = new Option<string?>("--log-json") { Description = "Also write JSON-lines events (run, entity, batch, rejected rows) to this file" };
         var resume = new Option<bool>("--resume") { Description = "Resume the manifest's latest run if it failed (a run whose process died is resumed without this)" };
         var restart = new Option<bool>("--restart") { Description = "Do not resume an interrupted run: mark it failed and start a new run" };
-        var command = new Command("run", "Run a manifest: every row is landed, validated, mapped and loaded under the run ledger")
+        var noReconcile = new Option<bool>("--no-reconcile") { Description = "Do not reconcile the run against its source and target when it ends" };
+        var sample = new Option<int>("--sample") { Description = "Rows per entity the reconciliation compares field by field (default 10)", DefaultValueFactory = _ => 10 };
+        var command = new Command("run", "Run a manifest: every row is landed, validated, mapped and loaded under the run ledger, then reconciled")
         {
-            manifestArg, dryRun, entity, source, logJson, resume, restart,
+            manifestArg, dryRun, entity, source, logJson, resume, restart, noReconcile, sample,
         };
         command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
         {
             var manifest = ManifestLoader.Load(parse.GetValue(manifestArg)!);
+            IReadOnlyList<EntityPlan>? compiled = null;
             var options = new RunOptions
             {
                 DryRun = parse.GetValue(dryRun),
@@ -32,7 +37,12 @@ internal static class RunCommand
                 SourceOverride = parse.GetValue(source) is { } path ? Path.GetFullPath(path) : null,
                 Resume = parse.GetValue(resume),
                 Restart = parse.GetValue(restart),
-                BeforeLoad = limitHeap ? MemoryBudget.Apply : null,
+                BeforeLoad = (plans, columns) =>
+                {
+                    compiled = plans;
+                    if (limitHeap)
+                        MemoryBudget.Apply(plans, columns);
+                },
             };
             if (options.Resume && options.Restart)
                 throw new UsageException("--resume and --restart contradict each other; choose one");
@@ -48,12 +58,29 @@ internal static class RunCommand
                     : new RunObservers(summary, progress, log);
                 var result = await progress.WrapAsync(() => RunEngine.RunAsync(manifest, options, observers, ct)).ConfigureAwait(false);
                 summary.Print(console, result);
-                return result.Status switch
+                var exit = result.Status switch
                 {
                     RunStatus.Succeeded => ExitCodes.Succeeded,
                     RunStatus.Partial => ExitCodes.Partial,
                     _ => ExitCodes.Failed,
                 };
+                // A run that wrote something from the manifest's own source is reconciled against it.
+                if (exit == ExitCodes.Failed || options.DryRun || parse.GetValue(noReconcile))
+                    return exit;
+                if (options.SourceOverride is not null)
+                {
+                    console.Ansi.WriteLine("reconciliation skipped: the run read --source, not the manifest's source (run 'ferry reconcile' on a full run)");
+                    return exit;
+                }
+                var report = await Reconciler.ReconcileAsync(manifest, new ReconcileOptions
+                {
+                    RunId = result.RunId,
+                    Entity = options.Entity,
+                    SampleSize = Math.Max(0, parse.GetValue(sample)),
+                    Plans = compiled,
+                }, ct).ConfigureAwait(false);
+                ReconcileCommand.Print(console, report);
+                return report.Ok ? exit : ExitCodes.Mismatch;
             }
         }));
         return command;

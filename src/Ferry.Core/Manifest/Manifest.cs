@@ -121,7 +121,16 @@ public sealed record ColumnSpec(
     string? Const,
     bool UuidFromKey,
     SourceText? Expression,
-    int Line);
+    int Line,
+    ColumnReference? References = null);
+
+/// <summary>
+/// A column that refers to a row of another entity (a foreign key): reconciliation reports target
+/// rows whose value has no row with that value in the parent's <paramref name="Column"/> (orphans).
+/// </summary>
+/// <param name="Entity">The parent entity, by name (its table is the one searched).</param>
+/// <param name="Column">A target column of the parent entity.</param>
+public sealed record ColumnReference(string Entity, string Column, int Line);
 
 /// <summary>Text from the manifest with where it starts, so compile errors can point at it.</summary>
 public sealed record SourceText(string Text, int Line, int Column);

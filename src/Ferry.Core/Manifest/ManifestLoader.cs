@@ -76,6 +76,19 @@ public sealed partial class ManifestLoader
 
         foreach (var group in entities.GroupBy(x => x.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             errors.Add(new ManifestError(file, group.Last().Line, 1, $"entity '{group.Key}' is defined more than once"));
+        // A reference names another entity and one of its target columns.
+        foreach (var entity in entities)
+            foreach (var column in entity.Columns)
+                if (column.References is { } reference)
+                {
+                    var parent = entities.FirstOrDefault(x => x.Name == reference.Entity);
+                    if (parent is null)
+                        errors.Add(new ManifestError(file, reference.Line, 1,
+                            $"column '{column.Target}' references entity '{reference.Entity}', which the manifest does not have (it has: {string.Join(", ", entities.Select(x => x.Name))})"));
+                    else if (!parent.Columns.Any(c => c.Target == reference.Column))
+                        errors.Add(new ManifestError(file, reference.Line, 1,
+                            $"column '{column.Target}' references column '{reference.Column}' of entity '{reference.Entity}', which has no such column (it has: {string.Join(", ", parent.Columns.Select(c => c.Target))})"));
+                }
         // A database gives each entity the table or query it names.
         foreach (var entity in entities)
             if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
@@ -398,7 +411,7 @@ public sealed partial class ManifestLoader
         if (node is YamlScalarNode shortForm)
             return new ColumnSpec(target, Scalar(shortForm), false, ValueType.Text, null, null, null, false, null, (int)key.Start.Line);
 
-        var map = Fields(node, $"column '{target}'", "from", "trim", "type", "format", "default", "const", "uuid", "expr");
+        var map = Fields(node, $"column '{target}'", "from", "trim", "type", "format", "default", "const", "uuid", "expr", "references");
         var from = OptionalString(map, "from");
         var trim = Bool(map, "trim", false);
         var uuidKey = map.ContainsKey("uuid");
@@ -413,7 +426,22 @@ public sealed partial class ManifestLoader
         var sources = new[] { from is not null, @const is not null, uuid is not null, expr is not null }.Count(x => x);
         if (sources != 1)
             Error(node.Start, $"column '{target}' needs exactly one of: from, const, uuid, expr");
-        return new ColumnSpec(target, from, trim, type, format, @default, @const, uuid is not null, expr, (int)key.Start.Line);
+        var references = map.TryGetValue("references", out var referencesNode) ? ParseReference(referencesNode, target) : null;
+        return new ColumnSpec(target, from, trim, type, format, @default, @const, uuid is not null, expr, (int)key.Start.Line, references);
+    }
+
+    /// <summary><c>references: { entity: parent, column: id }</c>: the parent row a column's value names.</summary>
+    private ColumnReference? ParseReference(YamlNode node, string target)
+    {
+        var map = Fields(node, $"column '{target}': references", "entity", "column");
+        var entity = OptionalString(map, "entity");
+        var column = OptionalString(map, "column");
+        if (entity is null || column is null)
+        {
+            Error(node.Start, $"column '{target}': 'references' needs 'entity' and 'column' (references: {{ entity: parent, column: id }})");
+            return null;
+        }
+        return new ColumnReference(entity, column, (int)node.Start.Line);
     }
 
     private ValueType? ParseType(YamlNode node)

@@ -146,7 +146,11 @@ public class DatabaseSourceRunTests
 
         var resumed = await db.Workspace.Ferry("run", "ferry.yaml", "--resume");
 
-        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        // The run succeeds without reading the rows before its checkpoint again, but the reconciliation
+        // at its end reads the source from its first row, where key 1 now comes twice: it says so (exit 4).
+        Assert.True(resumed.ExitCode == 4, resumed.ToString());
+        Assert.Contains("run 1 (resumed): succeeded", resumed.Output, StringComparison.Ordinal);
+        Assert.Contains("entity person could not be reconciled: sqlite table people:2: key (1) is the key of the row before it too", resumed.Output, StringComparison.Ordinal);
         Assert.Contains("run 1 resumed", resumed.Output, StringComparison.Ordinal);
         Assert.Contains("resuming after line 6 (batch 2)", resumed.Output, StringComparison.Ordinal);
         Assert.Equal(["1|a", "2|b", "3|c", "4|d", "5|e", "6|f", "7|g", "8|h", "9|i", "10|j"], Rows(db, "SELECT id, name FROM person ORDER BY id"));

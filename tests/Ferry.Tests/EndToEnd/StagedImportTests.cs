@@ -394,7 +394,7 @@ public class StagedImportTests
     /// <summary>The cells of the summary table's row for <paramref name="entity"/>: read, inserted, updated, unchanged, rejected, warnings.</summary>
     internal static string[] SummaryCells(string output, string entity)
     {
-        var row = output.Split('\n').Single(l => l.Contains("│ " + entity + " ", StringComparison.Ordinal));
+        var row = output.Split('\n').First(l => l.Contains("│ " + entity + " ", StringComparison.Ordinal)); // the run's table comes before the reconciliation's
         var cells = row.Split('│', StringSplitOptions.TrimEntries).Where(c => c.Length > 0).ToArray();
         Assert.Equal(entity, cells[0]);
         return cells[1..].Select(c => c.Replace(",", "", StringComparison.Ordinal)).ToArray();

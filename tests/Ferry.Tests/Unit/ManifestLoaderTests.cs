@@ -179,7 +179,7 @@ public class ManifestLoaderTests
                 (14, "unknown key 'batchsize' in entity (allowed: name, table, key, mode, batch_size, staging, rules, columns)"),
                 (16, "unknown key 'sevrity' in rule (allowed: column, severity, message, format, required, type, regex, range, allowed, unique, max_length, check)"),
                 (17, "unknown key 'maxx' in range (allowed: min, max)"),
-                (19, "unknown key 'trimm' in column 'a' (allowed: from, trim, type, format, default, const, uuid, expr)"),
+                (19, "unknown key 'trimm' in column 'a' (allowed: from, trim, type, format, default, const, uuid, expr, references)"),
             ],
             errors.Select(e => (e.Line, e.Message)).OrderBy(x => x.Line));
         Assert.Equal(1, errors.Single(e => e.Line == 2).Column);

@@ -1,0 +1,137 @@
+using System.Globalization;
+using Ferry.Mapping;
+using ValueType = Ferry.Manifest.ValueType;
+
+namespace Ferry.Reconciliation;
+
+/// <summary>
+/// One form for a value whether it comes from the mapping or is read back from a target, so that
+/// both hash alike: SQLite returns decimals, dates and UUIDs as text and booleans as 0/1; PostgreSQL
+/// returns its own types, pads nothing but keeps a numeric column's scale and timestamps to the
+/// microsecond. Decimals lose trailing zeros (12.50 = 12.5), date-times become UTC truncated to the
+/// microsecond, and a stored value that does not read as the column's type stays as its text (and so
+/// differs, visibly, from the mapped value).
+/// </summary>
+internal static class CanonicalValues
+{
+    public static object? Canon(ValueType type, object? value)
+    {
+        if (value is null or DBNull)
+            return null;
+        try
+        {
+            return type switch
+            {
+                ValueType.Text => value as string ?? Text(value),
+                ValueType.Int => value switch
+                {
+                    long l => l,
+                    int i => (long)i,
+                    short s => (long)s,
+                    byte b => (long)b,
+                    decimal d when decimal.Truncate(d) == d => (long)d,
+                    string s when long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => l,
+                    _ => Text(value),
+                },
+                ValueType.Decimal => value switch
+                {
+                    decimal d => Normalize(d),
+                    long l => (decimal)l,
+                    int i => (decimal)i,
+                    double f => Normalize((decimal)f),
+                    string s when decimal.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => Normalize(d),
+                    _ => Text(value),
+                },
+                ValueType.Real => value switch
+                {
+                    double f => f,
+                    float f => (double)f,
+                    long l => (double)l,
+                    decimal d => (double)d,
+                    string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) => f,
+                    _ => Text(value),
+                },
+                ValueType.Bool => value switch
+                {
+                    bool b => b,
+                    long l when l is 0 or 1 => l == 1,
+                    int i when i is 0 or 1 => i == 1,
+                    string s when ValueConverter.TryParse(ValueType.Bool, s, null, out var b) => b,
+                    _ => Text(value),
+                },
+                ValueType.Date => value switch
+                {
+                    DateOnly d => d,
+                    DateTime t => DateOnly.FromDateTime(t),
+                    string s when ValueConverter.TryParse(ValueType.Date, s, null, out var d) => d,
+                    _ => Text(value),
+                },
+                ValueType.DateTime => value switch
+                {
+                    DateTime t => Utc(t),
+                    DateTimeOffset o => Utc(o.UtcDateTime),
+                    DateOnly d => Utc(d.ToDateTime(TimeOnly.MinValue)),
+                    string s when ValueConverter.TryParse(ValueType.DateTime, s, null, out var t) => Utc((DateTime)t!),
+                    _ => Text(value),
+                },
+                ValueType.Uuid => value switch
+                {
+                    Guid g => g,
+                    string s when Guid.TryParse(s, out var g) => g,
+                    _ => Text(value),
+                },
+                _ => Text(value),
+            };
+        }
+        catch (OverflowException)
+        {
+            return Text(value);
+        }
+    }
+
+    /// <summary>12.50 → 12.5, 3.000 → 3: the scale a column keeps is no difference in value.</summary>
+    public static decimal Normalize(decimal value)
+    {
+        var text = value.ToString(CultureInfo.InvariantCulture);
+        if (!text.Contains('.', StringComparison.Ordinal))
+            return value;
+        return decimal.Parse(text.TrimEnd('0').TrimEnd('.'), NumberStyles.Float, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>UTC, to the microsecond (what PostgreSQL keeps); a time without a zone is taken as UTC, as Ferry stores it.</summary>
+    private static DateTime Utc(DateTime time)
+    {
+        var utc = time.Kind switch
+        {
+            DateTimeKind.Local => time.ToUniversalTime(),
+            DateTimeKind.Unspecified => DateTime.SpecifyKind(time, DateTimeKind.Utc),
+            _ => time,
+        };
+        return new DateTime(utc.Ticks - utc.Ticks % 10, DateTimeKind.Utc);
+    }
+
+    /// <summary>A value as a person reads it in a report.</summary>
+    public static string? Show(object? value) => value switch
+    {
+        null => null,
+        DateTime t => t.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture).TrimEnd('.') + "Z",
+        _ => RowMapper.Format(value),
+    };
+
+    private static string Text(object value) => value switch
+    {
+        byte[] bytes => Convert.ToHexStringLower(bytes),
+        _ => RowMapper.Format(value),
+    };
+
+    /// <summary>The business key of canonical values: their texts joined by U+001F.</summary>
+    public static string Key(object?[] values, IReadOnlyList<int> keyColumns)
+    {
+        if (keyColumns.Count == 1)
+            return Show(values[keyColumns[0]]) ?? "";
+        return string.Join('\u001F', keyColumns.Select(k => Show(values[k]) ?? ""));
+    }
+
+    /// <summary>A key as a report shows it: composite parts joined by " | ".</summary>
+    public static string ShowKey(string key) => key.Replace("\u001F", " | ", StringComparison.Ordinal);
+}

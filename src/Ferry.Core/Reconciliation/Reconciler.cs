@@ -1,0 +1,436 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Text;
+using Ferry.Diagnostics;
+using Ferry.Engine;
+using Ferry.Manifest;
+using Ferry.Sources;
+using Ferry.Targets;
+
+namespace Ferry.Reconciliation;
+
+public sealed record ReconcileOptions
+{
+    /// <summary>The run whose ledger counts are checked (default: the manifest's newest run).</summary>
+    public long? RunId { get; init; }
+
+    /// <summary>Reconcile only this entity.</summary>
+    public string? Entity { get; init; }
+
+    /// <summary>How many random rows per entity to compare field by field.</summary>
+    public int SampleSize { get; init; } = 10;
+
+    /// <summary>The entities already bound and compiled (a run's own plans), to save compiling them again.</summary>
+    public IReadOnlyList<EntityPlan>? Plans { get; init; }
+
+    /// <summary>How many source rows one partition may hold in memory (keys and hashes).</summary>
+    public int RowsPerPartition { get; init; } = 100_000;
+
+    /// <summary>How many missing keys, differing rows and orphans are listed per entity (all are counted).</summary>
+    public int ListLimit { get; init; } = 50;
+}
+
+/// <summary>
+/// Proves a run complete, entity by entity: the ledger's counts add up; the source, read again and
+/// validated and mapped by the same plan, has as many rows as the run read and rejects the same ones;
+/// the target holds every accepted row's key with the same content (an order-independent checksum of
+/// the mapped values, compared per key); a random sample agrees field by field; and no target row names
+/// a parent row that does not exist (columns with <c>references</c>).
+/// Memory stays bounded: keys and content hashes of both sides are spilled to temporary files split by
+/// key hash, and the two sides are joined one partition at a time.
+/// </summary>
+public static class Reconciler
+{
+    public static async Task<ReconciliationReport> ReconcileAsync(MigrationManifest manifest, ReconcileOptions options, CancellationToken cancellationToken)
+    {
+        if (options.Entity is not null && !manifest.Entities.Any(e => e.Name == options.Entity))
+            throw new ManifestException([new ManifestError(manifest.FilePath, 0, 0,
+                $"no entity named '{options.Entity}' (the manifest has: {string.Join(", ", manifest.Entities.Select(e => e.Name))})")]);
+        RunRecord run;
+        await using (var ledger = await TargetFactory.OpenLedgerAsync(manifest, cancellationToken).ConfigureAwait(false))
+            run = await ledger.GetRunAsync(options.RunId, cancellationToken).ConfigureAwait(false)
+                ?? throw new TargetException(options.RunId is { } id ? $"there is no run {id} of this manifest" : "no run of this manifest has been recorded yet");
+
+        var plans = options.Plans ?? EntityPlan.Build(manifest, await SourceReaders.ShapesAsync(manifest, null, cancellationToken).ConfigureAwait(false));
+        var report = new ReconciliationReport
+        {
+            Manifest = manifest.FilePath,
+            Name = manifest.Name,
+            RunId = run.RunId,
+            RunStatus = run.Status,
+            Target = manifest.Target.Kind.ToString().ToLowerInvariant(),
+            StartedAt = DateTime.UtcNow,
+            SampleSize = options.SampleSize,
+        };
+        await using var target = await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
+        foreach (var plan in plans.Where(p => options.Entity is null || p.Spec.Name == options.Entity))
+        {
+            var entity = new EntityReconciliation { Entity = plan.Spec.Name, Table = target.Describe(plan.Spec.Table), Mode = plan.Spec.Mode.ToString().ToLowerInvariant() };
+            report.Entities.Add(entity);
+            var counts = run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name)?.Counts;
+            if (counts is null)
+            {
+                entity.Skipped = $"run {run.RunId} did not load entity {plan.Spec.Name}";
+                continue;
+            }
+            try
+            {
+                await ReconcileEntityAsync(manifest, run, plan, counts, target, options, entity, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SourceException or TargetException or System.Data.Common.DbException or IOException)
+            {
+                entity.Error = SecretMasker.Scrub(ex.Message);
+                entity.Mismatch("error", $"entity {plan.Spec.Name} could not be reconciled: {entity.Error}");
+            }
+        }
+        foreach (var (plan, entity) in plans.Join(report.Entities, p => p.Spec.Name, e => e.Entity, (p, e) => (p, e)))
+            if (entity.Skipped is null)
+                await OrphansAsync(manifest, plan, target, options, entity, cancellationToken).ConfigureAwait(false);
+        report.FinishedAt = DateTime.UtcNow;
+        return report;
+    }
+
+    private static async Task ReconcileEntityAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, EntityCounts counts, TargetTables target,
+        ReconcileOptions options, EntityReconciliation entity, CancellationToken cancellationToken)
+    {
+        var name = plan.Spec.Name;
+        // 1. The ledger's own arithmetic.
+        var ledger = new LedgerSide(counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected);
+        entity.Ledger = ledger;
+        if (!ledger.Balanced)
+            entity.Mismatch("ledger-counts",
+                $"entity {name}: the ledger of run {run.RunId} counts {ledger.RowsRead:N0} rows read but {ledger.Loaded:N0} loaded + {ledger.Rejected:N0} rejected = {ledger.Loaded + ledger.Rejected:N0}");
+
+        var partitions = (int)Math.Clamp((Math.Max(counts.RowsRead, 1) + options.RowsPerPartition - 1) / options.RowsPerPartition, 1, 256);
+        var folder = Path.Combine(Path.GetTempPath(), "ferry-reconcile-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(folder);
+        try
+        {
+            // 2. The source again: counts, and each accepted row's key and content hash, spilled by key hash.
+            var sample = new Reservoir(options.SampleSize);
+            var source = await ReadSourceAsync(manifest, run, plan, target, partitions, folder, sample, cancellationToken).ConfigureAwait(false);
+            entity.Source = source;
+            var sameInput = run.Source == manifest.Source.Describe();
+            if (!sameInput)
+                entity.Notes.Add($"run {run.RunId} read {Path.GetFileName(run.Source)}, not the manifest's source: its counts are not compared with the source's");
+            else if (source.RowsRead != ledger.RowsRead)
+                entity.Mismatch("source-counts", $"entity {name}: the source now has {source.RowsRead:N0} rows; run {run.RunId} read {ledger.RowsRead:N0}",
+                    source: source.RowsRead.ToString(CultureInfo.InvariantCulture), target: ledger.RowsRead.ToString(CultureInfo.InvariantCulture));
+            else if (source.Rejected != ledger.Rejected)
+                entity.Mismatch("source-counts", $"entity {name}: the source read again rejects {source.Rejected:N0} rows; run {run.RunId} rejected {ledger.Rejected:N0}",
+                    source: source.Rejected.ToString(CultureInfo.InvariantCulture), target: ledger.Rejected.ToString(CultureInfo.InvariantCulture));
+
+            if (plan.Spec.Key.Count == 0)
+            {
+                entity.Notes.Add($"entity {name} has no business key: its rows cannot be matched with the target's, so only counts are compared");
+                return;
+            }
+
+            // 3. The target: every row's key and content hash, spilled the same way; the sampled keys' values kept.
+            var wanted = sample.Keys.ToDictionary(k => k, _ => (object?[]?)null, StringComparer.Ordinal);
+            await ReadTargetAsync(plan, target, partitions, folder, wanted, cancellationToken).ConfigureAwait(false);
+
+            // 4. Join the two sides one partition at a time.
+            var differing = new List<string>();
+            var checksum = Join(partitions, folder, options.ListLimit, entity.MissingKeys, differing, out var duplicates);
+            entity.Checksum = checksum;
+            entity.Source = source with { DuplicateKeys = duplicates };
+            foreach (var key in entity.MissingKeys)
+                entity.Mismatch("missing", $"entity {name}: key {CanonicalValues.ShowKey(key)} is missing in table {entity.Table}", key: CanonicalValues.ShowKey(key));
+            if (checksum.MissingInTarget > entity.MissingKeys.Count)
+                entity.Mismatch("missing", $"entity {name}: {checksum.MissingInTarget - entity.MissingKeys.Count:N0} more source row(s) missing in table {entity.Table}");
+            if (checksum.Differing > differing.Count)
+                entity.Mismatch("differs", $"entity {name}: {checksum.Differing - differing.Count:N0} more row(s) of table {entity.Table} differ from the mapped source");
+
+            // 5. The differing rows, field by field (both sides read again for just those keys), and the sample.
+            if (differing.Count > 0)
+            {
+                var keys = differing.ToHashSet(StringComparer.Ordinal);
+                var sourceRows = new Dictionary<string, object?[]>(StringComparer.Ordinal);
+                await foreach (var (key, values) in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken).ConfigureAwait(false))
+                    if (keys.Contains(key))
+                        sourceRows[key] = values;
+                var targetRows = new Dictionary<string, object?[]?>(StringComparer.Ordinal);
+                foreach (var key in keys)
+                    targetRows[key] = null;
+                await ReadTargetAsync(plan, target, 0, folder, targetRows, cancellationToken).ConfigureAwait(false);
+                foreach (var key in differing)
+                {
+                    var fields = sourceRows.GetValueOrDefault(key) is { } s && targetRows.GetValueOrDefault(key) is { } t ? Compare(plan, key, s, t) : [];
+                    foreach (var d in fields)
+                    {
+                        entity.Differences.Add(d);
+                        entity.Mismatch("differs", $"entity {name}: key {d.Key}, column {d.Column}: source {d.Source ?? "NULL"}, target {d.Target ?? "NULL"}",
+                            d.Key, d.Column, d.Source, d.Target);
+                    }
+                    if (fields.Count == 0) // changed between the passes, or equal values that hash apart
+                        entity.Mismatch("differs", $"entity {name}: key {CanonicalValues.ShowKey(key)}: the target row's content differs from the mapped source",
+                            CanonicalValues.ShowKey(key));
+                }
+            }
+            foreach (var (key, values) in sample.Rows.OrderBy(r => r.Key, StringComparer.Ordinal))
+            {
+                var stored = wanted.GetValueOrDefault(key);
+                entity.Samples.Add(new SampleRow(CanonicalValues.ShowKey(key), stored is not null, stored is null ? [] : Compare(plan, key, values, stored)));
+            }
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temporary folder left behind is the system's to clean.
+            }
+        }
+    }
+
+    private static List<FieldDifference> Compare(EntityPlan plan, string key, object?[] source, object?[] target)
+    {
+        var list = new List<FieldDifference>();
+        for (var i = 0; i < source.Length; i++)
+            if (!Equals(source[i], target[i]))
+                list.Add(new FieldDifference(CanonicalValues.ShowKey(key), plan.Mapper.Columns[i].Target, CanonicalValues.Show(source[i]), CanonicalValues.Show(target[i])));
+        return list;
+    }
+
+    /// <summary>
+    /// Reads the entity's source as the run did, counting rows, and yields the accepted ones (key and
+    /// canonical mapped values). A row is rejected when the contract or mapping rejects it now, or when
+    /// the run recorded its line as rejected (the target refused it); the run's rejected lines are
+    /// merged in line order, so nothing but the current row is held.
+    /// </summary>
+    private static async IAsyncEnumerable<(string Key, object?[] Values)> AcceptedRowsAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan,
+        TargetTables target, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, SourceTally? tally = null)
+    {
+        plan.Validator.Reset();
+        var columns = plan.Mapper.Columns;
+        var sameInput = run.Source == manifest.Source.Describe();
+        await using var source = await SourceReaders.OpenAsync(manifest, plan.Spec, null, cancellationToken).ConfigureAwait(false);
+        if (tally is not null)
+            tally.Origin = source.Origin;
+        await using var rejected = (sameInput ? target.RejectedLinesAsync(plan.Spec.Name, run.RunId, cancellationToken) : AsyncEnumerable.Empty<long>())
+            .GetAsyncEnumerator(cancellationToken);
+        var nextRejected = await rejected.MoveNextAsync().ConfigureAwait(false) ? rejected.Current : long.MaxValue;
+        var issues = new List<Contracts.ValidationIssue>();
+        while (await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
+        {
+            if (tally is not null)
+                tally.RowsRead++;
+            while (nextRejected < record.Line)
+                nextRejected = await rejected.MoveNextAsync().ConfigureAwait(false) ? rejected.Current : long.MaxValue;
+            var rejectedByRun = nextRejected == record.Line;
+            issues.Clear();
+            object?[]? mapped = null;
+            if (record.Problem is null)
+            {
+                plan.Validator.Validate(record.Values, record.Line, issues);
+                if (!issues.Exists(i => i.RejectsRow))
+                {
+                    mapped = new object?[columns.Count];
+                    if (plan.Mapper.Map(record.Values, mapped, issues) is null || issues.Exists(i => i.RejectsRow))
+                        mapped = null;
+                    else
+                        plan.Validator.Accept(record.Values, record.Line);
+                }
+            }
+            if (mapped is null || rejectedByRun)
+            {
+                if (tally is not null)
+                    tally.Rejected++;
+                continue;
+            }
+            for (var i = 0; i < mapped.Length; i++)
+                mapped[i] = CanonicalValues.Canon(columns[i].Type, mapped[i]);
+            yield return (CanonicalValues.Key(mapped, plan.Mapper.KeyColumns), mapped);
+        }
+    }
+
+    private sealed class SourceTally
+    {
+        public string Origin { get; set; } = "";
+        public long RowsRead { get; set; }
+        public long Rejected { get; set; }
+    }
+
+    private static async Task<SourceSide> ReadSourceAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, TargetTables target,
+        int partitions, string folder, Reservoir sample, CancellationToken cancellationToken)
+    {
+        var hasher = new RowHasher(plan.Mapper);
+        var tally = new SourceTally();
+        long accepted = 0;
+        using (var spill = new Spill(folder, "source", partitions))
+        {
+            await foreach (var (key, values) in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken, tally).ConfigureAwait(false))
+            {
+                accepted++;
+                spill.Write(key, hasher.Hash(values));
+                sample.Offer(key, values);
+            }
+        }
+        // Duplicate keys are counted when the partitions are joined; the reader learns them there.
+        return new SourceSide(tally.Origin, tally.RowsRead, accepted, tally.Rejected, 0);
+    }
+
+    /// <summary>
+    /// Streams the target table: with <paramref name="partitions"/> &gt; 0 spills every row's key and hash;
+    /// fills in the values of the keys in <paramref name="wanted"/>.
+    /// </summary>
+    private static async Task ReadTargetAsync(EntityPlan plan, TargetTables target, int partitions, string folder,
+        Dictionary<string, object?[]?> wanted, CancellationToken cancellationToken)
+    {
+        var hasher = new RowHasher(plan.Mapper);
+        using var spill = partitions > 0 ? new Spill(folder, "target", partitions) : null;
+        await foreach (var values in target.RowsAsync(plan, cancellationToken).ConfigureAwait(false))
+        {
+            if (plan.Mapper.KeyColumns.Any(k => values[k] is null))
+                continue; // a row of the user's own with no business key: no source row can be it
+            var key = CanonicalValues.Key(values, plan.Mapper.KeyColumns);
+            spill?.Write(key, hasher.Hash(values));
+            if (wanted.ContainsKey(key))
+                wanted[key] = values;
+        }
+    }
+
+    /// <summary>Joins source and target partition by partition: one partition's source keys in memory at a time.</summary>
+    private static ChecksumResult Join(int partitions, string folder, int listLimit, List<string> missingKeys, List<string> differingKeys, out long duplicates)
+    {
+        duplicates = 0;
+        long sourceRows = 0, targetRows = 0, missing = 0, differing = 0, onlyInTarget = 0;
+        ulong sourceSum = 0, targetSum = 0;
+        for (var p = 0; p < partitions; p++)
+        {
+            var source = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (key, hash) in Spill.Read(folder, "source", p))
+            {
+                if (source.ContainsKey(key))
+                    duplicates++;
+                source[key] = hash; // the last row of a key is the one an upsert kept
+            }
+            foreach (var hash in source.Values)
+                sourceSum = unchecked(sourceSum + (ulong)hash);
+            sourceRows += source.Count;
+            foreach (var (key, hash) in Spill.Read(folder, "target", p))
+            {
+                if (!source.Remove(key, out var expected))
+                {
+                    onlyInTarget++;
+                    continue;
+                }
+                targetRows++;
+                targetSum = unchecked(targetSum + (ulong)hash);
+                if (hash != expected)
+                {
+                    differing++;
+                    if (differingKeys.Count < listLimit)
+                        differingKeys.Add(key);
+                }
+            }
+            missing += source.Count;
+            foreach (var key in source.Keys.Order(StringComparer.Ordinal))
+                if (missingKeys.Count < listLimit)
+                    missingKeys.Add(key);
+        }
+        return new ChecksumResult(sourceRows, sourceSum.ToString("x16", CultureInfo.InvariantCulture), targetRows,
+            targetSum.ToString("x16", CultureInfo.InvariantCulture), missing, differing, onlyInTarget);
+    }
+
+    private static async Task OrphansAsync(MigrationManifest manifest, EntityPlan plan, TargetTables target, ReconcileOptions options,
+        EntityReconciliation entity, CancellationToken cancellationToken)
+    {
+        foreach (var column in plan.Spec.Columns.Where(c => c.References is not null))
+        {
+            var reference = column.References!;
+            var parent = manifest.Entities.First(e => e.Name == reference.Entity);
+            try
+            {
+                var (count, examples) = await target.OrphansAsync(plan, column.Target, parent, reference.Column, options.ListLimit, cancellationToken).ConfigureAwait(false);
+                entity.Orphans.Add(new OrphanResult(column.Target, parent.Name, target.Describe(parent.Table), reference.Column, count, examples));
+                if (count > 0)
+                    entity.Mismatch("orphans", $"entity {plan.Spec.Name}: {count:N0} row(s) of table {entity.Table} have a {column.Target} that no row of " +
+                        $"{parent.Name} ({target.Describe(parent.Table)}.{reference.Column}) has (e.g. {string.Join(", ", examples.Take(5).Select(e => e.Value))})",
+                        column: column.Target);
+            }
+            catch (System.Data.Common.DbException ex)
+            {
+                entity.Mismatch("error", $"entity {plan.Spec.Name}: orphans of {column.Target} could not be checked: {SecretMasker.Scrub(ex.Message)}", column: column.Target);
+            }
+        }
+    }
+
+    /// <summary>A uniform random sample of accepted source rows (reservoir sampling); a key seen again keeps its last values.</summary>
+    private sealed class Reservoir(int size)
+    {
+        private readonly List<(string Key, object?[] Values)> rows = [];
+        private readonly Dictionary<string, int> index = new(StringComparer.Ordinal);
+        private long seen;
+
+        public IEnumerable<string> Keys => rows.Select(r => r.Key);
+        public IReadOnlyList<(string Key, object?[] Values)> Rows => rows;
+
+        public void Offer(string key, object?[] values)
+        {
+            if (index.TryGetValue(key, out var at))
+            {
+                rows[at] = (key, values);
+                return;
+            }
+            seen++;
+            if (size <= 0)
+                return;
+            if (rows.Count < size)
+            {
+                index[key] = rows.Count;
+                rows.Add((key, values));
+                return;
+            }
+            var slot = Random.Shared.NextInt64(seen);
+            if (slot < size)
+            {
+                index.Remove(rows[(int)slot].Key);
+                index[key] = (int)slot;
+                rows[(int)slot] = (key, values);
+            }
+        }
+    }
+
+    /// <summary>Keys and hashes written to one file per partition (chosen by a hash of the key).</summary>
+    private sealed class Spill : IDisposable
+    {
+        private readonly BinaryWriter[] writers;
+
+        public Spill(string folder, string side, int partitions)
+        {
+            writers = new BinaryWriter[partitions];
+            for (var p = 0; p < partitions; p++)
+                writers[p] = new BinaryWriter(new FileStream(PathOf(folder, side, p), FileMode.Create, FileAccess.Write, FileShare.None, 16 * 1024), Encoding.UTF8);
+        }
+
+        public void Write(string key, long hash)
+        {
+            var writer = writers[Partition(key, writers.Length)];
+            writer.Write(key);
+            writer.Write(hash);
+        }
+
+        public static IEnumerable<(string Key, long Hash)> Read(string folder, string side, int partition)
+        {
+            using var reader = new BinaryReader(new FileStream(PathOf(folder, side, partition), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024), Encoding.UTF8);
+            while (reader.BaseStream.Position < reader.BaseStream.Length)
+                yield return (reader.ReadString(), reader.ReadInt64());
+        }
+
+        private static int Partition(string key, int partitions) =>
+            partitions == 1 ? 0 : (int)(XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(key)) % (ulong)partitions);
+
+        private static string PathOf(string folder, string side, int partition) => Path.Combine(folder, $"{side}-{partition}.bin");
+
+        public void Dispose()
+        {
+            foreach (var writer in writers)
+                writer.Dispose();
+        }
+    }
+}
