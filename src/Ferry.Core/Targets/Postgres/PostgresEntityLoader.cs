@@ -176,8 +176,9 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             && await ScalarAsync<bool>($"SELECT NOT EXISTS (SELECT FROM {table})", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <param name="catalogType">As <see cref="ColumnTypesAsync"/> gives it: quoted where a keyword (<c>pg_catalog."numeric"</c>).</param>
     private static bool SameType(string catalogType, Manifest.ValueType type) =>
-        catalogType == ColumnType(type) || catalogType == "pg_catalog." + type switch
+        catalogType == ColumnType(type) || catalogType.Replace("\"", "", StringComparison.Ordinal) == "pg_catalog." + type switch
         {
             Manifest.ValueType.Int => "int8",
             Manifest.ValueType.Decimal => "numeric",
