@@ -49,7 +49,10 @@ internal static class RunLedger
         return new RunBegin(runId, false, new Dictionary<string, EntityCheckpoint>());
     }
 
-    /// <summary>Each entity's last committed batch and the counts of all its committed batches.</summary>
+    /// <summary>
+    /// Each entity's last committed batch and the counts of all its committed batches. A batch record
+    /// still <c>landed</c> (staged, never loaded) is no checkpoint: the batch is read again.
+    /// </summary>
     private static async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(DbConnection connection, LedgerNames names, long runId, CancellationToken cancellationToken)
     {
         var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
@@ -57,7 +60,7 @@ internal static class RunLedger
             SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
                    sum(b.unchanged), sum(b.rejected), sum(b.warnings), max(CASE WHEN e.completed_at IS NULL THEN 0 ELSE 1 END)
             FROM {names.Table("batches")} b LEFT JOIN {names.Table("run_entities")} e ON e.run_id = b.run_id AND e.entity = b.entity
-            WHERE b.run_id = @run GROUP BY b.entity
+            WHERE b.run_id = @run AND b.state = 'committed' GROUP BY b.entity
             """, ("run", runId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

@@ -49,6 +49,77 @@ internal sealed class SqliteStatement : IDisposable
         return utf8.AsSpan(0, Encoding.UTF8.GetBytes(text, utf8));
     }
 
+    /// <summary>
+    /// Binds a value as the mapping produced it, in its storage form (see <see cref="SqliteValues.ToStorage"/>),
+    /// without making a string or a box of it.
+    /// </summary>
+    public void BindValue(int index, object? value)
+    {
+        var i = index + 1;
+        var rc = value switch
+        {
+            null => raw.sqlite3_bind_null(statement, i),
+            long l => raw.sqlite3_bind_int64(statement, i, l),
+            double d => raw.sqlite3_bind_double(statement, i, d),
+            bool b => raw.sqlite3_bind_int64(statement, i, b ? 1 : 0),
+            _ => raw.sqlite3_bind_text(statement, i, utf8.AsSpan(0, SqliteValues.WriteText(value, ref utf8))),
+        };
+        Check(rc);
+    }
+
+    /// <summary>
+    /// Whether column <paramref name="index"/> of the current row holds what <see cref="BindValue"/>
+    /// would store for <paramref name="value"/>: <see cref="SqliteValues.Same"/>, without reading the
+    /// stored value into a string.
+    /// </summary>
+    public bool ColumnMatches(int index, object? value)
+    {
+        var type = raw.sqlite3_column_type(statement, index);
+        if (value is null || type == raw.SQLITE_NULL)
+            return value is null && type == raw.SQLITE_NULL;
+        switch (value)
+        {
+            case long or bool:
+                var l = value is long n ? n : (bool)value ? 1L : 0L;
+                if (type == raw.SQLITE_INTEGER)
+                    return raw.sqlite3_column_int64(statement, index) == l;
+                if (type == raw.SQLITE_FLOAT)
+                    return raw.sqlite3_column_double(statement, index) == l;
+                break;
+            case double d:
+                if (type == raw.SQLITE_INTEGER)
+                    return raw.sqlite3_column_int64(statement, index) == d;
+                if (type == raw.SQLITE_FLOAT)
+                    return raw.sqlite3_column_double(statement, index).Equals(d);
+                break;
+            default:
+                if (type == raw.SQLITE_TEXT)
+                    return raw.sqlite3_column_blob(statement, index).SequenceEqual(utf8.AsSpan(0, SqliteValues.WriteText(value, ref utf8)));
+                break;
+        }
+        // Another storage class than Ferry writes (the user's own table): compare as SqliteValues does.
+        return SqliteValues.Same(Column(index), SqliteValues.ToStorage(value));
+    }
+
+    /// <summary>Column <paramref name="index"/> of the current row as invariant text, into <paramref name="chars"/>; false when it is neither text nor an integer.</summary>
+    public bool ColumnKey(int index, ref char[] chars, out int length)
+    {
+        length = 0;
+        switch (raw.sqlite3_column_type(statement, index))
+        {
+            case raw.SQLITE_TEXT:
+                var bytes = raw.sqlite3_column_blob(statement, index);
+                if (Encoding.UTF8.GetMaxCharCount(bytes.Length) > chars.Length)
+                    chars = new char[Encoding.UTF8.GetMaxCharCount(bytes.Length)];
+                length = Encoding.UTF8.GetChars(bytes, chars);
+                return true;
+            case raw.SQLITE_INTEGER:
+                return raw.sqlite3_column_int64(statement, index).TryFormat(chars, out length, default, System.Globalization.CultureInfo.InvariantCulture);
+            default:
+                return false;
+        }
+    }
+
     /// <summary>Binds UTF-8 text without making a string of it first.</summary>
     public void BindUtf8(int index, ReadOnlySpan<byte> utf8) => Check(raw.sqlite3_bind_text(statement, index + 1, utf8));
 

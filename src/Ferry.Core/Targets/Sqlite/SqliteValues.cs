@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Ferry.Mapping;
 using ValueType = Ferry.Manifest.ValueType;
 
@@ -24,6 +25,39 @@ internal static class SqliteValues
         bool b => b ? 1L : 0L,
         _ => RowMapper.Format(value),
     };
+
+    /// <summary>
+    /// The UTF-8 text a mapped value that is stored as text (<see cref="ToStorage"/> gives a string
+    /// for it) is stored as, written into <paramref name="buffer"/> without making a string of it;
+    /// returns its length.
+    /// </summary>
+    public static int WriteText(object value, ref byte[] buffer)
+    {
+        while (true)
+        {
+            var written = 0;
+            var done = value switch
+            {
+                string s => Encode(s, ref buffer, out written),
+                DateOnly d => d.TryFormat(buffer, out written, "yyyy-MM-dd", CultureInfo.InvariantCulture),
+                decimal m => m.TryFormat(buffer, out written, default, CultureInfo.InvariantCulture),
+                Guid g => g.TryFormat(buffer, out written, "D"),
+                _ => Encode(RowMapper.Format(value), ref buffer, out written),
+            };
+            if (done)
+                return written;
+            buffer = new byte[buffer.Length * 2];
+        }
+    }
+
+    private static bool Encode(string text, ref byte[] buffer, out int written)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (max > buffer.Length)
+            buffer = new byte[Math.Max(max, buffer.Length * 2)];
+        written = Encoding.UTF8.GetBytes(text, buffer);
+        return true;
+    }
 
     /// <summary>Whether a stored value equals a value about to be stored (both in storage form).</summary>
     public static bool Same(object stored, object incoming)
