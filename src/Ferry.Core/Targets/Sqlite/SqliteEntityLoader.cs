@@ -46,6 +46,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly HashSet<string> batchKeys = new(StringComparer.Ordinal), repeatedKeys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> keyIndex = new(StringComparer.Ordinal);
     private Match[] matches = [];
+    private readonly object?[] probeKeys = new object?[LookupChunk];
     private bool[] recorded = []; // the rows of the batch that landed with a record of their own
     private char[] keyChars = new char[256];
     private bool entityOpen;
@@ -429,8 +430,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
 
     private static int Execute(SqliteStatement statement, object?[] values)
     {
-        for (var i = 0; i < values.Length; i++)
-            statement.BindValue(i, values[i]);
+        statement.BindValues(values);
         return statement.Execute();
     }
 
@@ -464,7 +464,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 continue;
             matches[i] = Match.Missing;
             keyIndex[current.Key!] = i;
-            lookupMany.BindValue(bound++, current.Values![key]);
+            probeKeys[bound++] = current.Values![key];
             if (bound == LookupChunk)
             {
                 ReadMatches(rows, key);
@@ -473,8 +473,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         }
         if (bound > 0)
         {
-            for (; bound < LookupChunk; bound++)
-                lookupMany.BindValue(bound, null);
+            Array.Clear(probeKeys, bound, LookupChunk - bound);
             ReadMatches(rows, key);
         }
         return true;
@@ -483,7 +482,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private void ReadMatches(IReadOnlyList<BatchRow> rows, int key)
     {
         var lookup = keyIndex.GetAlternateLookup<ReadOnlySpan<char>>();
-        while (lookupMany!.Step())
+        lookupMany!.BindValues(probeKeys);
+        while (lookupMany.Step())
         {
             int i;
             if (lookupMany.ColumnKey(key, ref keyChars, out var length))
@@ -502,9 +502,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     /// <summary>Looks the row up by its key: null when it is not there, else whether it equals the stored row.</summary>
     private bool? LookupOne(object?[] values)
     {
-        foreach (var k in keyColumns)
-            lookupOne!.BindValue(k, values[k]);
-        if (!lookupOne!.Step())
+        lookupOne!.BindValues(values.AsSpan(0, lookupOne.ParameterCount));
+        if (!lookupOne.Step())
             return null;
         var same = SameAsStored(lookupOne, values);
         lookupOne.Reset();

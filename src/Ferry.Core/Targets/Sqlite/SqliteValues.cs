@@ -26,36 +26,40 @@ internal static class SqliteValues
         _ => RowMapper.Format(value),
     };
 
-    /// <summary>
-    /// The UTF-8 text a mapped value that is stored as text (<see cref="ToStorage"/> gives a string
-    /// for it) is stored as, written into <paramref name="buffer"/> without making a string of it;
-    /// returns its length.
-    /// </summary>
-    public static int WriteText(object value, ref byte[] buffer)
-    {
-        while (true)
-        {
-            var written = 0;
-            var done = value switch
-            {
-                string s => Encode(s, ref buffer, out written),
-                DateOnly d => d.TryFormat(buffer, out written, "yyyy-MM-dd", CultureInfo.InvariantCulture),
-                decimal m => m.TryFormat(buffer, out written, default, CultureInfo.InvariantCulture),
-                Guid g => g.TryFormat(buffer, out written, "D"),
-                _ => Encode(RowMapper.Format(value), ref buffer, out written),
-            };
-            if (done)
-                return written;
-            buffer = new byte[buffer.Length * 2];
-        }
-    }
+    /// <summary>Whether a mapped value is stored as text (<see cref="ToStorage"/> gives a string for it).</summary>
+    public static bool IsText(object? value) => value is not (null or long or double or bool);
 
-    private static bool Encode(string text, ref byte[] buffer, out int written)
+    /// <summary>
+    /// Writes the UTF-8 text a mapped value that <see cref="IsText"/> is stored as into
+    /// <paramref name="destination"/>, without making a string of it; false when it does not fit.
+    /// </summary>
+    public static bool TryWriteText(object value, Span<byte> destination, out int written) => value switch
     {
-        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
-        if (max > buffer.Length)
-            buffer = new byte[Math.Max(max, buffer.Length * 2)];
-        written = Encoding.UTF8.GetBytes(text, buffer);
+        string s => Encoding.UTF8.TryGetBytes(s, destination, out written),
+        DateOnly d => TryWriteDate(d, destination, out written),
+        decimal m => m.TryFormat(destination, out written, default, CultureInfo.InvariantCulture),
+        Guid g => g.TryFormat(destination, out written, "D"),
+        _ => Encoding.UTF8.TryGetBytes(RowMapper.Format(value), destination, out written),
+    };
+
+    /// <summary>yyyy-MM-dd, as <see cref="RowMapper.Format"/> writes a date.</summary>
+    private static bool TryWriteDate(DateOnly date, Span<byte> destination, out int written)
+    {
+        written = 0;
+        if (destination.Length < 10)
+            return false;
+        var (year, month, day) = date;
+        destination[0] = (byte)('0' + year / 1000);
+        destination[1] = (byte)('0' + year / 100 % 10);
+        destination[2] = (byte)('0' + year / 10 % 10);
+        destination[3] = (byte)('0' + year % 10);
+        destination[4] = (byte)'-';
+        destination[5] = (byte)('0' + month / 10);
+        destination[6] = (byte)('0' + month % 10);
+        destination[7] = (byte)'-';
+        destination[8] = (byte)('0' + day / 10);
+        destination[9] = (byte)('0' + day % 10);
+        written = 10;
         return true;
     }
 
