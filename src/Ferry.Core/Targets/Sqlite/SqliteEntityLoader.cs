@@ -100,9 +100,10 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             if (keyColumns.Length == 1)
                 lookupMany = Statement($"SELECT {selectList} FROM {Quote(table)} WHERE {Col(keyColumns[0])} IN ({Params(LookupChunk)})");
         }
+        // The counts are given (not left to their defaults): a ledger upgraded from an earlier version has none.
         batchLand = Statement("""
-            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, committed_at, state, lines, keys)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'landed', ?7, ?8)
+            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state, lines, keys)
+            VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 0, 0, 0, 0, ?6, 'landed', ?7, ?8)
             """);
         batchCommit = Statement("""
             UPDATE ferry_batches SET state = 'committed', rows_read = ?4, inserted = ?5, updated = ?6, unchanged = ?7, rejected = ?8, warnings = ?9, committed_at = ?10
