@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -21,9 +20,11 @@ internal sealed unsafe class SqliteStatement : IDisposable
     private readonly IntPtr dbHandle;
 
     // BindValues encodes a row's text here and binds it in place (SQLITE_STATIC), so the buffer is
-    // pinned, and a buffer outgrown is kept: a parameter not bound since may still point into it.
-    private byte[] text = GC.AllocateUninitializedArray<byte>(4096, pinned: true);
-    private readonly List<byte[]> outgrown = [];
+    // native memory, which never moves; a buffer outgrown is freed only with the statement, since
+    // a parameter not bound since may still point into it.
+    private byte* text = (byte*)NativeMemory.Alloc(4096);
+    private int capacity = 4096;
+    private readonly List<IntPtr> outgrown = [];
     private int[] offsets = [], lengths = [];
     private byte[] scratch = new byte[256]; // values compared with a stored row are encoded here
 
@@ -90,13 +91,12 @@ internal sealed unsafe class SqliteStatement : IDisposable
             if (!SqliteValues.IsText(values[i]))
                 continue;
             int written;
-            while (!SqliteValues.TryWriteText(values[i]!, text.AsSpan(used), out written))
+            while (!SqliteValues.TryWriteText(values[i]!, new Span<byte>(text + used, capacity - used), out written))
                 Grow(used);
             offsets[i] = used;
             lengths[i] = written;
             used += written;
         }
-        var start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(text));
         for (var i = 0; i < values.Length; i++)
         {
             var rc = values[i] switch
@@ -105,7 +105,7 @@ internal sealed unsafe class SqliteStatement : IDisposable
                 long l => sqlite3_bind_int64(handle, i + 1, l),
                 double d => sqlite3_bind_double(handle, i + 1, d),
                 bool b => sqlite3_bind_int64(handle, i + 1, b ? 1 : 0),
-                _ => sqlite3_bind_text(handle, i + 1, start + offsets[i], lengths[i], Static),
+                _ => sqlite3_bind_text(handle, i + 1, text + offsets[i], lengths[i], Static),
             };
             Check(rc);
         }
@@ -113,10 +113,11 @@ internal sealed unsafe class SqliteStatement : IDisposable
 
     private void Grow(int used)
     {
-        var larger = GC.AllocateUninitializedArray<byte>(text.Length * 2, pinned: true);
-        text.AsSpan(0, used).CopyTo(larger);
-        outgrown.Add(text);
+        var larger = (byte*)NativeMemory.Alloc((nuint)capacity * 2);
+        Buffer.MemoryCopy(text, larger, capacity * 2, used);
+        outgrown.Add((IntPtr)text);
         text = larger;
+        capacity *= 2;
     }
 
     /// <summary>
@@ -249,7 +250,12 @@ internal sealed unsafe class SqliteStatement : IDisposable
 
     public void Dispose()
     {
+        // Finalized first: only then does no parameter point into the buffers any more.
         statement.Dispose();
+        foreach (var buffer in outgrown)
+            NativeMemory.Free((void*)buffer);
         outgrown.Clear();
+        NativeMemory.Free(text);
+        text = null;
     }
 }
