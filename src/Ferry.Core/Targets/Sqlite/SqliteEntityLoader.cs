@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Ferry.Contracts;
 using Ferry.Diagnostics;
 using Ferry.Engine;
@@ -29,7 +26,6 @@ namespace Ferry.Targets.Sqlite;
 internal sealed class SqliteEntityLoader : IEntityLoader
 {
     private const int LookupChunk = 500;
-    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly SqliteConnection connection;
     private readonly long runId;
@@ -41,8 +37,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly SqliteStatement begin, commit;
     private readonly SqliteStatement? insertNew, update, lookupOne, lookupMany;
     private readonly StagingJson json = new();
-    private readonly ArrayBufferWriter<byte> linesBuffer = new(1 << 16), keysBuffer = new(1 << 16);
-    private readonly Utf8JsonWriter linesWriter, keysWriter;
+    private readonly BatchJson batchJson = new();
     private readonly HashSet<string> batchKeys = new(StringComparer.Ordinal), repeatedKeys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> keyIndex = new(StringComparer.Ordinal);
     private Match[] matches = [];
@@ -121,8 +116,6 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             WHERE run_id = ?7 AND entity = ?8
             """);
         entityComplete = Statement("UPDATE ferry_run_entities SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3");
-        linesWriter = new Utf8JsonWriter(linesBuffer, JsonOptions);
-        keysWriter = new Utf8JsonWriter(keysBuffer, JsonOptions);
     }
 
     public static async Task<SqliteEntityLoader> CreateAsync(SqliteTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -264,25 +257,6 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     /// </summary>
     private bool Land(Batch batch)
     {
-        linesBuffer.ResetWrittenCount();
-        keysBuffer.ResetWrittenCount();
-        linesWriter.Reset();
-        keysWriter.Reset();
-        linesWriter.WriteStartArray();
-        keysWriter.WriteStartArray();
-        foreach (var row in batch.Rows)
-        {
-            linesWriter.WriteNumberValue(row.Line);
-            if (row.Key is null)
-                keysWriter.WriteNullValue();
-            else
-                keysWriter.WriteStringValue(row.Key);
-        }
-        linesWriter.WriteEndArray();
-        keysWriter.WriteEndArray();
-        linesWriter.Flush();
-        keysWriter.Flush();
-
         var ownRecords = false;
         if (recorded.Length < batch.Rows.Count)
             recorded = new bool[batch.Rows.Count];
@@ -295,8 +269,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             batchLand.Bind(3, batch.FirstLine);
             batchLand.Bind(4, batch.LastLine);
             batchLand.Bind(5, SqliteTarget.Now());
-            batchLand.BindUtf8(6, linesBuffer.WrittenSpan);
-            batchLand.BindUtf8(7, keysBuffer.WrittenSpan);
+            batchLand.BindUtf8(6, batchJson.Lines(batch.Rows));
+            batchLand.BindUtf8(7, batchJson.Keys(batch.Rows));
             batchLand.Execute();
             for (var i = 0; i < batch.Rows.Count; i++)
             {
@@ -337,6 +311,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
 
     private void WriteRows(Batch batch, CancellationToken cancellationToken)
     {
+        using var held = new SqliteNative.Held(connection.Handle!.DangerousGetHandle());
         FindRepeatedKeys(batch);
         var probed = !insertFirst && Probe(batch);
         var upsert = plan.Spec.Mode == LoadMode.Upsert;
@@ -534,8 +509,6 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         foreach (var statement in statements)
             statement.Dispose();
         json.Dispose();
-        await linesWriter.DisposeAsync().ConfigureAwait(false);
-        await keysWriter.DisposeAsync().ConfigureAwait(false);
         if (entityOpen)
             await SqliteTarget.ExecuteAsync(connection, "ROLLBACK TO ferry_entity; RELEASE ferry_entity", CancellationToken.None).ConfigureAwait(false);
     }

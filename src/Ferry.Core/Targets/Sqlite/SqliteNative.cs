@@ -50,6 +50,39 @@ internal static unsafe partial class SqliteNative
     [LibraryImport(Library), SuppressGCTransition, UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int sqlite3_changes(IntPtr db);
 
+    [LibraryImport(Library), SuppressGCTransition, UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial IntPtr sqlite3_db_mutex(IntPtr db);
+
+    // Entering may wait (for no one, in practice: a run uses its connection from one thread at a time).
+    [LibraryImport(Library), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void sqlite3_mutex_enter(IntPtr mutex);
+
+    [LibraryImport(Library), SuppressGCTransition, UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void sqlite3_mutex_leave(IntPtr mutex);
+
+    /// <summary>
+    /// Holds the connection's mutex until disposed. Every SQLite call takes that (recursive) mutex
+    /// and gives it back; while this thread holds it already, taking it again is a count, not an
+    /// atomic operation, which on a loop of short calls (binding, reading columns) adds up.
+    /// </summary>
+    public readonly struct Held : IDisposable
+    {
+        private readonly IntPtr mutex;
+
+        public Held(IntPtr db)
+        {
+            mutex = sqlite3_db_mutex(db);
+            if (mutex != IntPtr.Zero)
+                sqlite3_mutex_enter(mutex);
+        }
+
+        public void Dispose()
+        {
+            if (mutex != IntPtr.Zero)
+                sqlite3_mutex_leave(mutex);
+        }
+    }
+
     // Stepping and resetting do I/O and may wait for locks: they keep the GC transition.
     [LibraryImport(Library), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int sqlite3_step(IntPtr statement);
