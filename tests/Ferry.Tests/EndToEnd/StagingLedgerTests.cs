@@ -106,6 +106,25 @@ public class StagingLedgerTests
         Assert.All(stage, s => Assert.Equal((2L << 40) + ((s.Line - 2) / BatchSize + 1 << 20) + (s.Line - 2) % BatchSize + 1, s.StageId));
     }
 
+    [Fact]
+    public async Task The_view_gives_each_row_its_physical_line_when_records_span_lines()
+    {
+        using var ws = new Workspace();
+        var rows = Foi.Rows(1, 12).ToList();
+        rows[2] = Foi.Row(3, summary: "\"spans\nthree\nlines\"");
+        rows[9] = Foi.Row(10, summary: "\"spans\ntwo\"");
+        ws.Write("data/requests.csv", Foi.Csv(rows));
+        ws.Write("ferry.yaml", Manifest(batchSize: 5));
+
+        var run = await ws.Ferry("run", "ferry.yaml");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        // Lines 2-3, then request 3 on lines 4-6, 7-12, request 10 on 13-14, then 15-16.
+        long[] expected = [2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 15, 16];
+        Assert.Equal(expected, Foi.StageRows(ws, 1).Select(s => s.Line));
+        Assert.Equal(Enumerable.Range(1, 12).Select(Foi.Reference), Foi.StageRows(ws, 1).Select(s => s.BusinessKey));
+    }
+
     [Theory]
     [InlineData("sqlite.after-land", KillBatch - 1, true)]     // the batch record landed, its load not begun
     [InlineData("sqlite.before-commit", KillBatch - 1, true)]  // everything written, the commit not made

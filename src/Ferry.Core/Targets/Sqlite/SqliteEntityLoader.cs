@@ -331,15 +331,16 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             try
             {
                 var match = probed ? matches[i] : Match.NotLookedUp;
-                if (match == Match.Missing || match == Match.NotLookedUp && keyColumns.Length == 0)
+                if (keyColumns.Length == 0)
                 {
                     Execute(insert, values);
                     current.Action = RowAction.Inserted;
                     continue;
                 }
-                if (match == Match.NotLookedUp)
+                if (match is Match.NotLookedUp or Match.Missing)
                 {
-                    // Insert unless the key is there; only then find out how the stored row compares.
+                    // Insert unless the key is there (a key the lookup did not recognise is found
+                    // here too); only then find out how the stored row compares.
                     if (Insert(values))
                     {
                         current.Action = RowAction.Inserted;

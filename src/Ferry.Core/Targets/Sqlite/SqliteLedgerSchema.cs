@@ -122,19 +122,24 @@ internal static class SqliteLedgerSchema
                 resolved_by_run INTEGER
             );
             CREATE INDEX IF NOT EXISTS {Quote("ix_" + view + "_run")} ON {Quote(rows)} (run_id);
-            CREATE VIEW IF NOT EXISTS {Quote(view)} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run) AS
+            DROP VIEW IF EXISTS {Quote(view)}; -- made anew, so that it is always this version's
+            CREATE VIEW {Quote(view)} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run) AS
             SELECT stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run FROM {Quote(rows)}
             UNION ALL
-            SELECT {BatchRowId}, b.run_id, b.batch_no, l.value, json_extract(b.keys, '$[' || l.key || ']'),
-                   CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL, NULL, NULL, NULL
-            FROM ferry_batches b, json_each(b.lines) l
-            WHERE b.entity = '{entity}' AND b.lines IS NOT NULL
+            SELECT {BatchRowId}, b.run_id, b.batch_no,
+                   -- A committed batch of single-line records holds the lines first_line..last_line: its
+                   -- row's line is then computed, not looked up (a lookup walks the array from its start).
+                   CASE WHEN b.state = 'committed' AND b.last_line - b.first_line + 1 = b.rows_read THEN b.first_line + k.key
+                        ELSE json_extract(b.lines, '$[' || k.key || ']') END,
+                   k.value, CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL, NULL, NULL, NULL
+            FROM ferry_batches b, json_each(b.keys) k
+            WHERE b.entity = '{entity}' AND b.keys IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM {Quote(rows)} r WHERE r.stage_id = {BatchRowId});
             """, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The stage id of the row at json_each position <c>l.key</c> (0-based) of batch record <c>b</c>.</summary>
-    private const string BatchRowId = "(b.run_id << 40) + (b.batch_no << 20) + l.key + 1";
+    /// <summary>The stage id of the row at json_each position <c>k.key</c> (0-based) of batch record <c>b</c>.</summary>
+    private const string BatchRowId = "(b.run_id << 40) + (b.batch_no << 20) + k.key + 1";
 
     private static TargetException Collision(string entity, string name) =>
         new($"entity '{entity}' cannot be staged: {name} already belongs to another entity's staging (an entity named like another one plus '_rows'); rename one of them");
