@@ -262,6 +262,30 @@ public class StagingLedgerTests
         Assert.Equal(12, Foi.StageRows(ws, 3).Count);
     }
 
+    [Theory]
+    [InlineData(true)]   // into an empty table: each row inserted first, looked up on a key conflict
+    [InlineData(false)]  // into a filled table: the batch's keys looked up first
+    public async Task A_key_repeated_within_a_batch_sees_what_the_row_before_it_wrote(bool emptyTable)
+    {
+        using var ws = new Workspace();
+        var manifest = string.Join('\n', Manifest(batchSize: 10).Split('\n').Where(l => !l.Contains("unique: true", StringComparison.Ordinal)));
+        ws.Write("ferry.yaml", manifest);
+        if (!emptyTable)
+        {
+            ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 5)));
+            Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        }
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Row(3, fee: "1.00"), Foi.Row(4), Foi.Row(3, fee: "2.00"), Foi.Row(3, fee: "2.00"), Foi.Row(3, fee: "1.00")));
+
+        var run = await ws.Ferry("run", "ferry.yaml");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var id = emptyTable ? 1 : 2;
+        Assert.Equal(emptyTable ? new Counts(5, 2, 2, 1, 0) : new Counts(5, 0, 3, 2, 0), Foi.LedgerCounts(ws, id));
+        Assert.Equal("1.00", Foi.Request(ws, Foi.Reference(3))["fee"]);
+        Assert.Equal(1, Foi.Count(ws, $"SELECT count(*) FROM foi_request WHERE reference = '{Foi.Reference(3)}'"));
+    }
+
     [Fact]
     public async Task Two_entities_whose_staging_names_would_meet_are_refused_clearly()
     {

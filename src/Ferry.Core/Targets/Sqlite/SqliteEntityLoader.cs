@@ -38,7 +38,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly SqliteStatement? insertNew, update, lookupOne, lookupMany;
     private readonly StagingJson json = new();
     private readonly BatchJson batchJson = new();
-    private readonly HashSet<string> batchKeys = new(StringComparer.Ordinal), repeatedKeys = new(StringComparer.Ordinal);
+    private readonly HashSet<string> repeatedKeys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> keyIndex = new(StringComparer.Ordinal);
     private Match[] matches = [];
     private readonly object?[] probeKeys = new object?[LookupChunk];
@@ -312,7 +312,6 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private void WriteRows(Batch batch, CancellationToken cancellationToken)
     {
         using var held = new SqliteNative.Held(connection.Handle!.DangerousGetHandle());
-        FindRepeatedKeys(batch);
         var probed = !insertFirst && Probe(batch);
         var upsert = plan.Spec.Mode == LoadMode.Upsert;
         for (var i = 0; i < batch.Rows.Count; i++)
@@ -395,16 +394,6 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         }
     }
 
-    /// <summary>Keys that more than one row of the batch carries: such a row must see what the one before it wrote.</summary>
-    private void FindRepeatedKeys(Batch batch)
-    {
-        batchKeys.Clear();
-        repeatedKeys.Clear();
-        foreach (var current in batch.Rows)
-            if (!current.Rejected && !batchKeys.Add(current.Key!))
-                repeatedKeys.Add(current.Key!);
-    }
-
     private static int Execute(SqliteStatement statement, object?[] values)
     {
         statement.BindValues(values);
@@ -430,17 +419,21 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         var rows = batch.Rows;
         if (matches.Length < rows.Count)
             matches = new Match[rows.Count];
+        // Each key's row; a key more than one row carries is noted, and none of its rows looked up here.
         keyIndex.Clear();
+        repeatedKeys.Clear();
+        for (var i = 0; i < rows.Count; i++)
+            if (!rows[i].Rejected && !keyIndex.TryAdd(rows[i].Key!, i))
+                repeatedKeys.Add(rows[i].Key!);
         var key = keyColumns[0];
         var bound = 0;
         for (var i = 0; i < rows.Count; i++)
         {
             var current = rows[i];
             matches[i] = Match.NotLookedUp;
-            if (!current.ToWrite || repeatedKeys.Contains(current.Key!))
+            if (!current.ToWrite || repeatedKeys.Count > 0 && repeatedKeys.Contains(current.Key!))
                 continue;
             matches[i] = Match.Missing;
-            keyIndex[current.Key!] = i;
             probeKeys[bound++] = current.Values![key];
             if (bound == LookupChunk)
             {
@@ -472,7 +465,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 continue;
             // A stored key that formats differently from the batch's is simply not found here; the
             // row's insert then meets it and looks it up on its own.
-            matches[i] = SameAsStored(lookupMany, rows[i].Values!) ? Match.Same : Match.Different;
+            if (matches[i] == Match.Missing)
+                matches[i] = SameAsStored(lookupMany, rows[i].Values!) ? Match.Same : Match.Different;
         }
     }
 
