@@ -30,6 +30,11 @@ internal sealed unsafe class SqliteStatement : IDisposable
 
     public SqliteStatement(SqliteConnection connection, string sql)
     {
+        // SqliteNative calls the library the connection was opened with only if that is e_sqlite3,
+        // the one Microsoft.Data.Sqlite's bundle ships; a host that chose another provider
+        // (SQLCipher, the system's sqlite3) would hand it handles it does not own.
+        if (raw.GetNativeLibraryName() != "e_sqlite3")
+            throw new TargetException($"Ferry's SQLite target needs the e_sqlite3 library of Microsoft.Data.Sqlite's bundle; this process uses {raw.GetNativeLibraryName()}");
         db = connection.Handle!;
         Check(raw.sqlite3_prepare_v2(db, sql, out statement));
         handle = statement.DangerousGetHandle();
