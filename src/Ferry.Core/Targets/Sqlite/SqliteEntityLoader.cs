@@ -202,7 +202,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
         if (batch.Number > MaxBatchNumber || runId >= 1L << (63 - RunShift))
-            throw new TargetException($"entity '{plan.Spec.Name}' reached batch {batch.Number} of run {runId}: a SQLite ledger numbers at most {MaxBatchNumber} batches a run; raise batch_size");
+            throw new TargetException($"entity '{plan.Spec.Name}' reached batch {batch.Number} of run {runId}: a SQLite ledger's stage ids hold at most {MaxBatchNumber} batches a run (raise batch_size) and {(1L << (63 - RunShift)) - 1} runs");
         var counts = new EntityCounts { RowsRead = batch.Rows.Count };
         var staging = plan.Spec.Staging && batch.Rows.Count > 0;
         var ownRecords = staging && Land(batch);
@@ -228,9 +228,14 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             }
             if (ownRecords)
                 Run(rowSettle, first, first + batch.Rows.Count - 1);
+            // The batch's checkpoint: without its landed record there would be none, and a resumed
+            // run would load the batch again and count it twice.
             if (staging)
-                Run(batchCommit, runId, plan.Spec.Name, (long)batch.Number,
-                    counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
+            {
+                if (Run(batchCommit, runId, plan.Spec.Name, (long)batch.Number,
+                        counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now()) != 1)
+                    throw new TargetException($"batch {batch.Number} of entity '{plan.Spec.Name}' has no landed record in ferry_batches to commit");
+            }
             else
                 Run(batchInsert, runId, plan.Spec.Name, (long)batch.Number, batch.FirstLine, batch.LastLine,
                     counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
@@ -515,10 +520,11 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         return statement;
     }
 
-    private static void Run(SqliteStatement statement, params object?[] values)
+    /// <summary>Runs a statement with these values (storage form); returns the number of rows it changed.</summary>
+    private static int Run(SqliteStatement statement, params object?[] values)
     {
         for (var i = 0; i < values.Length; i++)
             statement.Bind(i, values[i]);
-        statement.Execute();
+        return statement.Execute();
     }
 }
