@@ -23,17 +23,28 @@ internal static class MemoryBudget
         Baseline + plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue * BatchesInFlight)
             .DefaultIfEmpty(0).Max();
 
-    /// <summary>Applies the limit, unless the user set one (DOTNET_GCHeapHardLimit) or asked for more.</summary>
+    /// <summary>Room for large objects (85,000 bytes and more): the CSV reader's buffers for a huge field, a batch's arrays.</summary>
+    private const long LargeObjects = 96L << 20;
+    private const long PinnedObjects = 16L << 20;
+
+    /// <summary>Applies the limit, unless the user set one (DOTNET_GCHeapHardLimit…) or asked for more.</summary>
+    /// <remarks>
+    /// The limit is set per object heap. Applied after start-up, a single limit for the whole heap
+    /// lets the small-object heap, whose allocation budget was sized for the machine at start-up,
+    /// commit all of it; the next large object then finds no room, and the run fails with
+    /// OutOfMemoryException however little is live. Large and pinned objects get room of their own.
+    /// </remarks>
     public static void Apply(IReadOnlyList<EntityPlan> plans, int sourceColumns)
     {
-        if (Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimit") is not null
-            || Environment.GetEnvironmentVariable("DOTNET_GCHeapHardLimitPercent") is not null)
+        if (Environment.GetEnvironmentVariables().Keys.OfType<string>().Any(k => k.StartsWith("DOTNET_GCHeapHardLimit", StringComparison.OrdinalIgnoreCase)))
             return;
         var limit = For(plans, sourceColumns);
         var current = AppContext.GetData("GCHeapHardLimit") as ulong? ?? 0;
         if (current != 0 && current >= (ulong)limit)
             return;
-        AppContext.SetData("GCHeapHardLimit", (ulong)limit);
+        AppContext.SetData("GCHeapHardLimitSOH", (ulong)limit);
+        AppContext.SetData("GCHeapHardLimitLOH", (ulong)LargeObjects);
+        AppContext.SetData("GCHeapHardLimitPOH", (ulong)PinnedObjects);
         GC.RefreshMemoryLimit();
     }
 }

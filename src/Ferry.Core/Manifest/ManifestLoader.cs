@@ -277,6 +277,7 @@ public sealed partial class ManifestLoader
         };
         if (mode == LoadMode.Upsert && key.Count == 0)
             Error(node.Start, $"entity '{name}': mode upsert needs a business 'key'");
+        // At most 1,000,000: a stage id holds a row's place in its batch in 20 bits (up to 1,048,575).
         var batchSize = Int(map, "batch_size", 1000);
         if (batchSize is < 1 or > 1_000_000)
             Error(map["batch_size"].Start, "batch_size must be between 1 and 1000000");

@@ -43,9 +43,10 @@ public static class ValueConverter
             case ValueType.Bool when ParseBool(text) is { } b:
                 value = b;
                 return true;
-            case ValueType.Date when format is null
-                ? DateOnly.TryParseExact(text.Trim(), DateFormats, inv, DateTimeStyles.None, out var date)
-                : DateOnly.TryParseExact(text.Trim(), format, inv, DateTimeStyles.None, out date):
+            case ValueType.Date when (format is null or "yyyy-MM-dd") && TryParseIsoDate(text.AsSpan().Trim(), out var date)
+                || (format is null
+                    ? DateOnly.TryParseExact(text.Trim(), DateFormats, inv, DateTimeStyles.None, out date)
+                    : DateOnly.TryParseExact(text.Trim(), format, inv, DateTimeStyles.None, out date)):
                 value = date;
                 return true;
             case ValueType.DateTime when format is null
@@ -60,6 +61,35 @@ public static class ValueConverter
                 value = null;
                 return false;
         }
+    }
+
+    /// <summary>
+    /// yyyy-MM-dd, the commonest date by far, read without the general parser: exactly the dates
+    /// <see cref="DateOnly.TryParseExact(string, string, IFormatProvider, DateTimeStyles, out DateOnly)"/>
+    /// reads with that format. Anything else is left to it.
+    /// </summary>
+    private static bool TryParseIsoDate(ReadOnlySpan<char> text, out DateOnly date)
+    {
+        date = default;
+        if (text.Length != 10 || text[4] != '-' || text[7] != '-')
+            return false;
+        static int Digits(ReadOnlySpan<char> digits)
+        {
+            var n = 0;
+            foreach (var c in digits)
+            {
+                var d = c - '0';
+                if ((uint)d > 9)
+                    return -1;
+                n = n * 10 + d;
+            }
+            return n;
+        }
+        var (year, month, day) = (Digits(text[..4]), Digits(text[5..7]), Digits(text[8..]));
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month))
+            return false;
+        date = new DateOnly(year, month, day);
+        return true;
     }
 
     /// <summary>Converts an expression's result to the column's type.</summary>

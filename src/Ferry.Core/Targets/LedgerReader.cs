@@ -99,7 +99,7 @@ internal sealed class LedgerReader : ILedgerReader
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 list.Add(new RejectRecord(entity, reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), Text(reader, 3),
-                    RawValues(reader.GetString(4)),
+                    reader.IsDBNull(4) ? [] : RawValues(reader.GetString(4)),
                     reader.IsDBNull(5) ? [] : JsonSerializer.Deserialize<List<RejectMessage>>(reader.GetString(5), JsonOptions)!));
         }
         return list;

@@ -49,7 +49,10 @@ internal static class RunLedger
         return new RunBegin(runId, false, new Dictionary<string, EntityCheckpoint>());
     }
 
-    /// <summary>Each entity's last committed batch and the counts of all its committed batches.</summary>
+    /// <summary>
+    /// Each entity's last committed batch and the counts of all its committed batches. A batch record
+    /// still <c>landed</c> (staged, never loaded) is no checkpoint: the batch is read again.
+    /// </summary>
     private static async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(DbConnection connection, LedgerNames names, long runId, CancellationToken cancellationToken)
     {
         var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);

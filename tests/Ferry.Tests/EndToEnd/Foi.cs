@@ -115,12 +115,15 @@ internal static class Foi
     public static Dictionary<string, object?> Request(Workspace ws, string reference, string db = Db) =>
         Assert.Single(ws.Query(db, $"SELECT * FROM foi_request WHERE reference = '{reference}'"));
 
-    /// <summary>The staging rows of an entity, by line, with their parsed error rules.</summary>
+    /// <summary>
+    /// The staging rows of an entity (through the staging view), in stage id order. Raw values are
+    /// kept only for rows with a record of their own (rejected and warned rows): null for the rest.
+    /// </summary>
     public static List<StageRow> StageRows(Workspace ws, long run, string stage = Stage, string db = Db) =>
         ws.Query(db, $"SELECT stage_id, run_id, line, business_key, status, raw, errors, warnings, resolved_by_run FROM {stage} WHERE run_id = {run} ORDER BY stage_id")
             .Select(r => new StageRow(
                 (long)r["stage_id"]!, (long)r["run_id"]!, (long)r["line"]!, (string?)r["business_key"], (string)r["status"]!,
-                (string)r["raw"]!, (string?)r["errors"], (string?)r["warnings"], (long?)r["resolved_by_run"]))
+                (string?)r["raw"], (string?)r["errors"], (string?)r["warnings"], (long?)r["resolved_by_run"]))
             .ToList();
 
     /// <summary>Runs <c>ferry status --json</c> (for one run or the newest) and parses it.</summary>
@@ -194,6 +197,6 @@ internal static class Foi
             .Select(e => (e.GetProperty("column").GetString(), e.GetProperty("rule").GetString()!, e.GetProperty("message").GetString()!)).ToList();
 }
 
-internal sealed record StageRow(long StageId, long RunId, long Line, string? BusinessKey, string Status, string Raw, string? Errors, string? Warnings, long? ResolvedByRun);
+internal sealed record StageRow(long StageId, long RunId, long Line, string? BusinessKey, string Status, string? Raw, string? Errors, string? Warnings, long? ResolvedByRun);
 
 internal sealed record Counts(long RowsRead, long Inserted, long Updated, long Unchanged, long Rejected);

@@ -196,13 +196,14 @@ public class JsonLogAndSecretsTests
         Assert.False(text.Contains(token, StringComparison.OrdinalIgnoreCase), $"part of the secret ('{token}') appears in:\n{text}");
     }
 
-    /// <summary>Every text value of every ferry_* table, tab-separated.</summary>
+    /// <summary>Every text value of every ferry_* table and view (the staging view among them), tab-separated.</summary>
     private static string LedgerText(Workspace ws, string db)
     {
         var text = new StringBuilder();
-        var tables = ws.Query(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ferry%'").Select(r => (string)r["name"]!).ToList();
+        var tables = ws.Query(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name LIKE 'ferry%'").Select(r => (string)r["name"]!).ToList();
         Assert.Contains("ferry_runs", tables);
         Assert.Contains("ferry_stage_foi_request", tables);
+        Assert.Contains("ferry_stage_foi_request_rows", tables);
         foreach (var table in tables)
             foreach (var row in ws.Query(db, $"SELECT * FROM \"{table}\""))
                 foreach (var value in row.Values)

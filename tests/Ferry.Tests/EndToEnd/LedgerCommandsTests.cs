@@ -37,7 +37,7 @@ public class LedgerCommandsTests
         """;
 
     private static bool TableExists(Workspace ws, string table) =>
-        Foi.Count(ws, $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'") == 1;
+        Foi.Count(ws, $"SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = '{table}'") == 1;
 
     [Fact]
     public async Task Entity_option_runs_only_that_entity_of_a_two_entity_manifest_and_an_unknown_one_exits_2()

@@ -205,7 +205,7 @@ public class PgConcurrentRunTests
     {
         using var pg = new PgScope("busy");
         var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 3000)));
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20000)));
         ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, mode: mode, batchSize: 50, check: false));
         using var other = new PgScope("busyo");
         other.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20)));

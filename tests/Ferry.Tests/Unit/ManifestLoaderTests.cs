@@ -190,6 +190,7 @@ public class ManifestLoaderTests
     [InlineData("header: true", "header: maybe", 5, "'header' must be true or false, not 'maybe'")]
     [InlineData("batch_size: 10", "batch_size: abc", 13, "'batch_size' must be a whole number, not 'abc'")]
     [InlineData("batch_size: 10", "batch_size: 0", 13, "batch_size must be between 1 and 1000000")]
+    [InlineData("batch_size: 10", "batch_size: 1048576", 13, "batch_size must be between 1 and 1000000")] // a stage id holds a row's place in its batch in 20 bits
     [InlineData("batch_size: 10", "batch_size: [10]", 13, "'batch_size' must be a single value")]
     [InlineData("mode: upsert", "mode: merge", 12, "unknown mode 'merge' (expected insert, upsert or replace)")]
     [InlineData("type: csv", "type: json", 3, "unknown source type 'json' (expected csv, xlsx, sqlite, postgres, mysql or sqlserver)")]

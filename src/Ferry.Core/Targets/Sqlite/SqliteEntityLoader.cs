@@ -3,15 +3,26 @@ using Ferry.Diagnostics;
 using Ferry.Engine;
 using Ferry.Manifest;
 using Microsoft.Data.Sqlite;
+using static Ferry.Targets.Sqlite.SqliteLedgerSchema;
 
 namespace Ferry.Targets.Sqlite;
 
 /// <summary>
-/// Loads one entity into SQLite. Each batch first lands in the staging table as <c>pending</c>
-/// (its own commit), then a second transaction writes the production rows, settles the staging
-/// rows to <c>imported</c> or <c>error</c> and records the batch in the ledger. A <c>replace</c>
-/// load and a dry run hold one outer transaction for the whole entity.
+/// Loads one entity into SQLite. With staging, each batch first lands as one <c>landed</c> record in
+/// <c>ferry_batches</c> (every row's source line and business key) plus a record of its own in the
+/// rows table for each rejected or warned row, and commits; a second transaction writes the
+/// production rows, records the rows the target refused, turns the batch record <c>committed</c>
+/// with its counts and settles the batch's own row records to <c>imported</c> or <c>error</c>.
+/// A <c>replace</c> load and a dry run hold one outer transaction for the whole entity.
 /// </summary>
+/// <remarks>
+/// Production writes take one of two paths per batch. When most rows are expected to be new (the
+/// table was empty when the entity began, or the previous batch mostly inserted), each row is
+/// inserted straight away and looked up only when its key is already there. Otherwise the batch's
+/// keys are looked up first, <see cref="LookupChunk"/> a query, and each stored row is compared
+/// value by value with the incoming one: only a row that differs is written. Either way the
+/// comparison is against what the table holds, so a row changed behind Ferry's back is put right.
+/// </remarks>
 internal sealed class SqliteEntityLoader : IEntityLoader
 {
     private const int LookupChunk = 500;
@@ -22,12 +33,24 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly string table;
     private readonly int[] keyColumns;
     private readonly List<IDisposable> statements = [];
-    private readonly SqliteStatement stageInsert, stageErrors, stageSettle, stageCorrected, insert, batchInsert, entityAdd, entityComplete;
-    private readonly SqliteStatement? update, lookupOne, lookupMany;
+    private readonly SqliteStatement rowInsert, rowErrors, rowSettle, rowCorrected, insert, batchLand, batchCommit, batchInsert, entityAdd, entityComplete;
+    private readonly SqliteStatement begin, commit;
+    private readonly SqliteStatement? insertNew, update, lookupOne, lookupMany;
     private readonly StagingJson json = new();
-    private readonly object[] row;
-    private readonly HashSet<string> batchKeys = new(StringComparer.Ordinal), repeatedKeys = new(StringComparer.Ordinal);
+    private readonly BatchJson batchJson = new();
+    private readonly HashSet<string> repeatedKeys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> keyIndex = new(StringComparer.Ordinal);
+    private Match[] matches = [];
+    private readonly object?[] probeKeys = new object?[LookupChunk];
+    private bool[] recorded = []; // the rows of the batch that landed with a record of their own
+    private char[] keyChars = new char[256];
     private bool entityOpen;
+
+    /// <summary>Insert before looking up: most of the rows are expected to be new.</summary>
+    private bool insertFirst;
+
+    /// <summary>What the batched lookup found for a row of the batch.</summary>
+    private enum Match : byte { NotLookedUp, Missing, Same, Different }
 
     private SqliteEntityLoader(SqliteConnection connection, long runId, EntityPlan plan)
     {
@@ -35,21 +58,34 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         this.runId = runId;
         this.plan = plan;
         table = plan.Spec.Table;
-        var staging = Quote(SqliteLedgerSchema.StagingTable(plan.Spec.Name));
+        var rows = Quote(RowsTable(plan.Spec.Name));
         var columns = plan.Mapper.Columns;
-        row = new object[columns.Count];
         keyColumns = [.. plan.Mapper.KeyColumns];
         var otherColumns = Enumerable.Range(0, columns.Count).Where(i => !keyColumns.Contains(i)).ToArray();
         string Col(int i) => Quote(columns[i].Target);
         string Params(int count, int from = 1) => string.Join(", ", Enumerable.Range(from, count).Select(i => "?" + i));
 
-        stageInsert = Statement($"INSERT INTO {staging} (run_id, batch_no, line, business_key, status, raw, errors, warnings) VALUES ({Params(8)})");
-        stageErrors = Statement($"UPDATE {staging} SET errors = ?1 WHERE stage_id = ?2");
-        stageSettle = Statement($"UPDATE {staging} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE stage_id BETWEEN ?1 AND ?2");
-        stageCorrected = Statement($"UPDATE {staging} SET status = 'imported', resolved_by_run = ?1 WHERE stage_id = ?2 AND status = 'error'");
-        insert = Statement($"INSERT INTO {Quote(table)} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) VALUES ({Params(columns.Count)})");
+        begin = Statement("SAVEPOINT ferry_batch");
+        commit = Statement("RELEASE ferry_batch");
+        rowInsert = Statement($"INSERT INTO {rows} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings) VALUES ({Params(9)})");
+        rowErrors = Statement($"UPDATE {rows} SET errors = ?1 WHERE stage_id = ?2");
+        rowSettle = Statement($"UPDATE {rows} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE stage_id BETWEEN ?1 AND ?2 AND status = 'pending'");
+        rowCorrected = Statement($"UPDATE {rows} SET status = 'imported', resolved_by_run = ?1 WHERE stage_id = ?2 AND status = 'error'");
+        var insertSql = $"INSERT INTO {Quote(table)} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) VALUES ({Params(columns.Count)})";
+        insert = Statement(insertSql);
         if (keyColumns.Length > 0)
         {
+            // A row whose key is there already is left alone (and then looked up); any other
+            // constraint still fails the statement. A key index the conflict target does not match
+            // (another collation, say) leaves only the plain insert, whose key conflict is then caught.
+            try
+            {
+                insertNew = Statement($"{insertSql} ON CONFLICT ({string.Join(", ", keyColumns.Select(Col))}) DO NOTHING");
+            }
+            catch (SqliteException)
+            {
+                insertNew = null;
+            }
             // Parameters ?1..?n are the row's columns in mapping order, in every statement.
             var keyMatch = string.Join(" AND ", keyColumns.Select(i => $"{Col(i)} = ?{i + 1}"));
             if (otherColumns.Length > 0)
@@ -59,9 +95,18 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             if (keyColumns.Length == 1)
                 lookupMany = Statement($"SELECT {selectList} FROM {Quote(table)} WHERE {Col(keyColumns[0])} IN ({Params(LookupChunk)})");
         }
+        // The counts are given (not left to their defaults): a ledger upgraded from an earlier version has none.
+        batchLand = Statement("""
+            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state, lines, keys)
+            VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 0, 0, 0, 0, ?6, 'landed', ?7, ?8)
+            """);
+        batchCommit = Statement("""
+            UPDATE ferry_batches SET state = 'committed', rows_read = ?4, inserted = ?5, updated = ?6, unchanged = ?7, rejected = ?8, warnings = ?9, committed_at = ?10
+            WHERE run_id = ?1 AND entity = ?2 AND batch_no = ?3 AND state = 'landed'
+            """);
         batchInsert = Statement("""
-            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'committed')
             """);
         // Each batch adds its counts in its own transaction, so a run that stops part-way (a fatal
         // row, a crash) still records exactly what it committed.
@@ -77,20 +122,29 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     {
         var connection = target.Connection;
         await EnsureTableAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        var staging = SqliteLedgerSchema.StagingTable(plan.Spec.Name);
-        await SqliteTarget.ExecuteAsync(connection, SqliteLedgerSchema.CreateStaging(staging), cancellationToken).ConfigureAwait(false);
+        await EnsureStagingAsync(connection, plan.Spec.Name, cancellationToken).ConfigureAwait(false);
         var loader = new SqliteEntityLoader(connection, runId, plan);
         using (var register = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_entities (run_id, entity, target, mode, position) VALUES (?1, ?2, ?3, ?4, ?5)"))
             Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant(), (long)plan.Position);
-        // Rows an interrupted attempt landed but never loaded: their batch is read again from the source.
-        using (var clear = new SqliteStatement(connection, $"DELETE FROM {Quote(staging)} WHERE run_id = ?1 AND status = 'pending'"))
-            Run(clear, runId);
+        // Batches an interrupted attempt landed but never loaded, with their rows' records: they are
+        // read again from the source. (Only a landed batch has pending row records.)
+        await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_clear", cancellationToken).ConfigureAwait(false);
+        using (var clearRows = new SqliteStatement(connection, $"DELETE FROM {Quote(RowsTable(plan.Spec.Name))} WHERE run_id = ?1 AND status = 'pending'"))
+            Run(clearRows, runId);
+        using (var clearBatches = new SqliteStatement(connection, "DELETE FROM ferry_batches WHERE run_id = ?1 AND entity = ?2 AND state = 'landed'"))
+            Run(clearBatches, runId, plan.Spec.Name);
+        await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_clear", cancellationToken).ConfigureAwait(false);
         if (plan.Spec.Mode == LoadMode.Replace || dryRun)
         {
             await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_entity", cancellationToken).ConfigureAwait(false);
             loader.entityOpen = true;
             if (plan.Spec.Mode == LoadMode.Replace)
                 await SqliteTarget.ExecuteAsync(connection, $"DELETE FROM {Quote(plan.Spec.Table)}", cancellationToken).ConfigureAwait(false);
+        }
+        await using (var any = connection.CreateCommand())
+        {
+            any.CommandText = $"SELECT EXISTS (SELECT 1 FROM {Quote(plan.Spec.Table)})";
+            loader.insertFirst = (long)(await any.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0;
         }
         return loader;
     }
@@ -147,125 +201,177 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     // synchronous; the async signature is the target interface's, for networked databases.
     public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
+        if (batch.Number > MaxBatchNumber || runId >= 1L << (63 - RunShift))
+            throw new TargetException($"entity '{plan.Spec.Name}' reached batch {batch.Number} of run {runId}: a SQLite ledger's stage ids hold at most {MaxBatchNumber} batches a run (raise batch_size) and {(1L << (63 - RunShift)) - 1} runs");
         var counts = new EntityCounts { RowsRead = batch.Rows.Count };
-        var landed = await LandAsync(batch, cancellationToken).ConfigureAwait(false);
+        var staging = plan.Spec.Staging && batch.Rows.Count > 0;
+        var ownRecords = staging && Land(batch);
+        FaultInjection.Point("sqlite.after-land", batch.Number);
 
-        await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_batch", cancellationToken).ConfigureAwait(false);
+        begin.Execute();
         try
         {
             WriteRows(batch, cancellationToken);
+            var first = StageId(runId, batch.Number, 1);
             for (var i = 0; i < batch.Rows.Count; i++)
             {
                 var row = batch.Rows[i];
                 counts.Tally(row);
-                if (row.RefusedByTarget && landed is { } first)
-                    Run(stageErrors, StagingJson.Issues(row.Issues, true), first + i);
+                if (!staging && row.Action == RowAction.Rejected)
+                    Record(batch, row, i, "error");
+                else if (row.RefusedByTarget && ownRecords && recorded[i])
+                    Run(rowErrors, StagingJson.Issues(row.Issues, true), first + i);
+                else if (row.RefusedByTarget)
+                    Record(batch, row, i, "error");
                 if (row.Action != RowAction.Rejected && row.CorrectsStageId is { } corrected)
-                    Run(stageCorrected, runId, corrected);
+                    Run(rowCorrected, runId, corrected);
             }
-            if (landed is { } firstId)
-                Run(stageSettle, firstId, firstId + batch.Rows.Count - 1);
+            if (ownRecords)
+                Run(rowSettle, first, first + batch.Rows.Count - 1);
+            // The batch's checkpoint: without its landed record there would be none, and a resumed
+            // run would load the batch again and count it twice.
+            if (staging)
+            {
+                if (Run(batchCommit, runId, plan.Spec.Name, (long)batch.Number,
+                        counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now()) != 1)
+                    throw new TargetException($"batch {batch.Number} of entity '{plan.Spec.Name}' has no landed record in ferry_batches to commit");
+            }
             else
-                StageRejected(batch);
-            Run(batchInsert, runId, plan.Spec.Name, batch.Number, batch.FirstLine, batch.LastLine,
-                counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
+                Run(batchInsert, runId, plan.Spec.Name, (long)batch.Number, batch.FirstLine, batch.LastLine,
+                    counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
             Run(entityAdd, counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, runId, plan.Spec.Name);
-            await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_batch", cancellationToken).ConfigureAwait(false);
+            FaultInjection.Point("sqlite.before-commit", batch.Number);
+            commit.Execute();
         }
         catch
         {
             await SqliteTarget.ExecuteAsync(connection, "ROLLBACK TO ferry_batch; RELEASE ferry_batch", CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+        FaultInjection.Point("sqlite.after-commit", batch.Number);
+        // The next batch probes first when this one found most of its rows already there.
+        var written = counts.Inserted + counts.Updated + counts.Unchanged;
+        insertFirst = counts.Inserted * 2 > written || written == 0 && insertFirst;
         return counts;
     }
 
     /// <summary>
-    /// Lands every row of the batch in staging as pending, with what validation said of it, and
-    /// commits; returns the first stage id (the batch's ids are consecutive).
+    /// Lands the batch and commits: its <c>landed</c> record, with every row's line and key, and a
+    /// pending record of its own for each row validation rejected or warned about. Returns whether
+    /// there were such rows.
     /// </summary>
-    private async Task<long?> LandAsync(Batch batch, CancellationToken cancellationToken)
+    private bool Land(Batch batch)
     {
-        if (!plan.Spec.Staging || batch.Rows.Count == 0)
-            return null;
-        await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_land", cancellationToken).ConfigureAwait(false);
+        var ownRecords = false;
+        if (recorded.Length < batch.Rows.Count)
+            recorded = new bool[batch.Rows.Count];
+        begin.Execute();
         try
         {
-            foreach (var row in batch.Rows)
-                Stage(batch, row, "pending");
-            // One connection inserting in one transaction under the run lock: the ids are consecutive.
-            var first = connection.Handle is { } db ? SQLitePCL.raw.sqlite3_last_insert_rowid(db) - batch.Rows.Count + 1 : 0;
-            await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_land", cancellationToken).ConfigureAwait(false);
-            return first;
+            batchLand.Bind(0, runId);
+            batchLand.Bind(1, plan.Spec.Name);
+            batchLand.Bind(2, (long)batch.Number);
+            batchLand.Bind(3, batch.FirstLine);
+            batchLand.Bind(4, batch.LastLine);
+            batchLand.Bind(5, SqliteTarget.Now());
+            batchLand.BindUtf8(6, batchJson.Lines(batch.Rows));
+            batchLand.BindUtf8(7, batchJson.Keys(batch.Rows));
+            batchLand.Execute();
+            for (var i = 0; i < batch.Rows.Count; i++)
+            {
+                var row = batch.Rows[i];
+                recorded[i] = row.Rejected || row.Issues.Count > 0;
+                if (recorded[i])
+                {
+                    Record(batch, row, i, "pending");
+                    ownRecords = true;
+                }
+            }
+            commit.Execute();
         }
         catch
         {
-            await SqliteTarget.ExecuteAsync(connection, "ROLLBACK TO ferry_land; RELEASE ferry_land", CancellationToken.None).ConfigureAwait(false);
+            using var rollback = connection.CreateCommand();
+            rollback.CommandText = "ROLLBACK TO ferry_batch; RELEASE ferry_batch";
+            rollback.ExecuteNonQuery();
             throw;
         }
+        return ownRecords;
     }
 
-    /// <summary>Without staging, rejected rows are still kept, so that none is lost.</summary>
-    private void StageRejected(Batch batch)
+    /// <summary>Writes the record of its own of the <paramref name="ordinal"/>-th row (0-based) of the batch.</summary>
+    private void Record(Batch batch, BatchRow row, int ordinal, string status)
     {
-        foreach (var row in batch.Rows)
-            if (row.Action == RowAction.Rejected)
-                Stage(batch, row, "error");
-    }
-
-    private void Stage(Batch batch, BatchRow row, string status)
-    {
-        stageInsert.Bind(0, runId);
-        stageInsert.Bind(1, (long)batch.Number);
-        stageInsert.Bind(2, row.Line);
-        stageInsert.Bind(3, row.Key);
-        stageInsert.Bind(4, status);
-        stageInsert.BindUtf8(5, json.Raw(batch.SourceColumns, row.Raw));
-        stageInsert.Bind(6, StagingJson.Issues(row.Issues, true));
-        stageInsert.Bind(7, StagingJson.Issues(row.Issues, false));
-        stageInsert.Execute();
+        rowInsert.Bind(0, StageId(runId, batch.Number, ordinal + 1));
+        rowInsert.Bind(1, runId);
+        rowInsert.Bind(2, (long)batch.Number);
+        rowInsert.Bind(3, row.Line);
+        rowInsert.Bind(4, row.Key);
+        rowInsert.Bind(5, status);
+        rowInsert.BindUtf8(6, json.Raw(batch.SourceColumns, row.Raw));
+        rowInsert.Bind(7, StagingJson.Issues(row.Issues, true));
+        rowInsert.Bind(8, StagingJson.Issues(row.Issues, false));
+        rowInsert.Execute();
     }
 
     private void WriteRows(Batch batch, CancellationToken cancellationToken)
     {
-        var existing = Lookup(batch);
-        FindRepeatedKeys(batch);
-        var mode = plan.Spec.Mode;
-        foreach (var current in batch.Rows)
+        using var held = new SqliteNative.Held(connection.Handle!.DangerousGetHandle());
+        var probed = !insertFirst && Probe(batch);
+        var upsert = plan.Spec.Mode == LoadMode.Upsert;
+        for (var i = 0; i < batch.Rows.Count; i++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            var current = batch.Rows[i];
             if (current.Rejected)
             {
                 current.Action = RowAction.Rejected;
                 continue;
             }
+            if (!current.ToWrite)
+                continue;
+            if ((i & 1023) == 0)
+                cancellationToken.ThrowIfCancellationRequested();
             var values = current.Values!;
-            for (var i = 0; i < values.Length; i++)
-                row[i] = SqliteValues.ToStorage(values[i]);
-            object[]? stored = null;
-            if (keyColumns.Length > 0)
-                stored = existing is not null ? existing.GetValueOrDefault(current.Key!) : LookupOne();
             try
             {
-                if (stored is null)
+                var match = probed ? matches[i] : Match.NotLookedUp;
+                if (keyColumns.Length == 0)
                 {
-                    Execute(insert);
+                    Execute(insert, values);
                     current.Action = RowAction.Inserted;
+                    continue;
                 }
-                else if (mode != LoadMode.Upsert)
+                if (match is Match.NotLookedUp or Match.Missing)
                 {
+                    // Insert unless the key is there (a key the lookup did not recognise is found
+                    // here too); only then find out how the stored row compares.
+                    if (Insert(values))
+                    {
+                        current.Action = RowAction.Inserted;
+                        continue;
+                    }
+                    match = LookupOne(values) switch
+                    {
+                        null => Match.Missing,
+                        true => Match.Same,
+                        false => Match.Different,
+                    };
+                    if (match == Match.Missing)
+                    {
+                        // The key index is not the one that refused the row: let the insert say what did.
+                        Execute(insert, values);
+                        current.Action = RowAction.Inserted;
+                        continue;
+                    }
+                }
+                if (!upsert)
                     Reject(current, "key", $"a row with key '{current.Key}' is already in {table}");
-                    continue;
-                }
-                else if (Same(stored))
-                {
+                else if (match == Match.Same)
                     current.Action = RowAction.Unchanged;
-                    continue;
-                }
                 else
                 {
                     if (update is not null)
-                        Execute(update);
+                        Execute(update, values);
                     current.Action = RowAction.Updated;
                 }
             }
@@ -273,29 +379,30 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             {
                 // SQLite undoes just the failed statement; the batch goes on without this row.
                 Reject(current, "target", $"the target refused the row: {SecretMasker.Scrub(ex.Message)}");
-                continue;
             }
-            // A later row of this batch with the same key must see this one.
-            if (existing is not null && repeatedKeys.Contains(current.Key!))
-                existing[current.Key!] = (object[])row.Clone();
         }
     }
 
-    /// <summary>Keys that more than one row of the batch carries: only those rows need remembering once written.</summary>
-    private void FindRepeatedKeys(Batch batch)
+    /// <summary>Inserts a row unless its key is already in the table; false when it is.</summary>
+    private bool Insert(object?[] values)
     {
-        batchKeys.Clear();
-        repeatedKeys.Clear();
-        foreach (var current in batch.Rows)
-            if (!current.Rejected && !batchKeys.Add(current.Key!))
-                repeatedKeys.Add(current.Key!);
+        if (insertNew is not null)
+            return Execute(insertNew, values) > 0;
+        try
+        {
+            Execute(insert, values);
+            return true;
+        }
+        catch (SqliteException ex) when (ex.SqliteExtendedErrorCode is 1555 /* SQLITE_CONSTRAINT_PRIMARYKEY */ or 2067 /* SQLITE_CONSTRAINT_UNIQUE */)
+        {
+            return false;
+        }
     }
 
-    private void Execute(SqliteStatement statement)
+    private static int Execute(SqliteStatement statement, object?[] values)
     {
-        for (var i = 0; i < statement.ParameterCount; i++)
-            statement.Bind(i, row[i]);
-        statement.Execute();
+        statement.BindValues(values);
+        return statement.Execute();
     }
 
     private static void Reject(BatchRow row, string rule, string message)
@@ -305,51 +412,86 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         row.RefusedByTarget = true;
     }
 
-    private bool Same(object[] stored)
+    /// <summary>
+    /// Looks up the batch's keys, <see cref="LookupChunk"/> a query, and compares each stored row
+    /// with the incoming one as it is read; fills <see cref="matches"/>. A key repeated within the
+    /// batch is not looked up here: each of its rows must see what the row before it wrote.
+    /// </summary>
+    private bool Probe(Batch batch)
     {
-        for (var i = 0; i < stored.Length; i++)
-            if (!SqliteValues.Same(stored[i], row[i]))
-                return false;
+        if (lookupMany is null)
+            return false;
+        var rows = batch.Rows;
+        if (matches.Length < rows.Count)
+            matches = new Match[rows.Count];
+        // Each key's row; a key more than one row carries is noted, and none of its rows looked up here.
+        keyIndex.Clear();
+        repeatedKeys.Clear();
+        for (var i = 0; i < rows.Count; i++)
+            if (!rows[i].Rejected && !keyIndex.TryAdd(rows[i].Key!, i))
+                repeatedKeys.Add(rows[i].Key!);
+        var key = keyColumns[0];
+        var bound = 0;
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var current = rows[i];
+            matches[i] = Match.NotLookedUp;
+            if (!current.ToWrite || repeatedKeys.Count > 0 && repeatedKeys.Contains(current.Key!))
+                continue;
+            matches[i] = Match.Missing;
+            probeKeys[bound++] = current.Values![key];
+            if (bound == LookupChunk)
+            {
+                ReadMatches(rows, key);
+                bound = 0;
+            }
+        }
+        if (bound > 0)
+        {
+            Array.Clear(probeKeys, bound, LookupChunk - bound);
+            ReadMatches(rows, key);
+        }
         return true;
     }
 
-    /// <summary>Finds the rows already in the target for the batch's keys, <see cref="LookupChunk"/> keys a query.</summary>
-    private Dictionary<string, object[]>? Lookup(Batch batch)
+    private void ReadMatches(IReadOnlyList<BatchRow> rows, int key)
     {
-        if (lookupMany is null)
-            return null;
-        var found = new Dictionary<string, object[]>(batch.Rows.Count, StringComparer.Ordinal);
-        var keys = batch.Rows.Where(r => !r.Rejected).Select(r => r.Values![keyColumns[0]]).ToList();
-        for (var start = 0; start < keys.Count; start += LookupChunk)
+        var lookup = keyIndex.GetAlternateLookup<ReadOnlySpan<char>>();
+        lookupMany!.BindValues(probeKeys);
+        while (lookupMany.Step())
         {
-            for (var i = 0; i < LookupChunk; i++)
-                lookupMany.Bind(i, start + i < keys.Count ? SqliteValues.ToStorage(keys[start + i]) : null);
-            while (lookupMany.Step())
+            int i;
+            if (lookupMany.ColumnKey(key, ref keyChars, out var length))
             {
-                var values = ReadRow(lookupMany);
-                found[Mapping.RowMapper.Format(values[keyColumns[0]])] = values;
+                if (!lookup.TryGetValue(keyChars.AsSpan(0, length), out i))
+                    continue;
             }
+            else if (!keyIndex.TryGetValue(Mapping.RowMapper.Format(lookupMany.Column(key)), out i))
+                continue;
+            // A stored key that formats differently from the batch's is simply not found here; the
+            // row's insert then meets it and looks it up on its own.
+            if (matches[i] == Match.Missing)
+                matches[i] = SameAsStored(lookupMany, rows[i].Values!) ? Match.Same : Match.Different;
         }
-        return found;
     }
 
-    private object[]? LookupOne()
+    /// <summary>Looks the row up by its key: null when it is not there, else whether it equals the stored row.</summary>
+    private bool? LookupOne(object?[] values)
     {
-        for (var k = 0; k < keyColumns.Length; k++)
-            lookupOne!.Bind(keyColumns[k], row[keyColumns[k]]);
-        if (!lookupOne!.Step())
+        lookupOne!.BindValues(values.AsSpan(0, lookupOne.ParameterCount));
+        if (!lookupOne.Step())
             return null;
-        var values = ReadRow(lookupOne);
+        var same = SameAsStored(lookupOne, values);
         lookupOne.Reset();
-        return values;
+        return same;
     }
 
-    private static object[] ReadRow(SqliteStatement statement)
+    private static bool SameAsStored(SqliteStatement stored, object?[] values)
     {
-        var values = new object[statement.ColumnCount];
         for (var i = 0; i < values.Length; i++)
-            values[i] = statement.Column(i);
-        return values;
+            if (!stored.ColumnMatches(i, values[i]))
+                return false;
+        return true;
     }
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
@@ -378,12 +520,11 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         return statement;
     }
 
-    private static void Run(SqliteStatement statement, params object?[] values)
+    /// <summary>Runs a statement with these values (storage form); returns the number of rows it changed.</summary>
+    private static int Run(SqliteStatement statement, params object?[] values)
     {
         for (var i = 0; i < values.Length; i++)
             statement.Bind(i, values[i]);
-        statement.Execute();
+        return statement.Execute();
     }
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -1,3 +1,5 @@
+using Microsoft.Data.Sqlite;
+
 namespace Ferry.Targets.Sqlite;
 
 /// <summary>
@@ -6,6 +8,12 @@ namespace Ferry.Targets.Sqlite;
 /// </summary>
 internal static class SqliteLedgerSchema
 {
+    /// <summary>A stage id is <c>run_id * 2^40 + batch_no * 2^20 + ordinal</c> (see <see cref="StageId"/>).</summary>
+    public const int RunShift = 40, BatchShift = 20;
+
+    /// <summary>The largest batch number and ordinal a stage id can hold (2^20 - 1).</summary>
+    public const int MaxBatchNumber = (1 << BatchShift) - 1;
+
     public const string Create = """
         CREATE TABLE IF NOT EXISTS ferry_runs (
             run_id         INTEGER PRIMARY KEY,
@@ -36,44 +44,126 @@ internal static class SqliteLedgerSchema
             completed_at TEXT,
             PRIMARY KEY (run_id, entity)
         );
+        -- One record per batch. With staging it is inserted 'landed' (its own commit) with each row's
+        -- source line and business key, and turns 'committed', with its counts, in the transaction
+        -- that loads the batch; without staging it is inserted 'committed' in that transaction.
+        -- Checkpoints are the committed records only.
         CREATE TABLE IF NOT EXISTS ferry_batches (
             run_id       INTEGER NOT NULL REFERENCES ferry_runs(run_id),
             entity       TEXT NOT NULL,
             batch_no     INTEGER NOT NULL,
             first_line   INTEGER NOT NULL,
             last_line    INTEGER NOT NULL,
-            rows_read    INTEGER NOT NULL,
-            inserted     INTEGER NOT NULL,
-            updated      INTEGER NOT NULL,
-            unchanged    INTEGER NOT NULL,
-            rejected     INTEGER NOT NULL,
-            warnings     INTEGER NOT NULL,
+            rows_read    INTEGER NOT NULL DEFAULT 0,
+            inserted     INTEGER NOT NULL DEFAULT 0,
+            updated      INTEGER NOT NULL DEFAULT 0,
+            unchanged    INTEGER NOT NULL DEFAULT 0,
+            rejected     INTEGER NOT NULL DEFAULT 0,
+            warnings     INTEGER NOT NULL DEFAULT 0,
             committed_at TEXT NOT NULL,
-            state        TEXT NOT NULL DEFAULT 'committed',
+            state        TEXT NOT NULL DEFAULT 'committed' CHECK (state IN ('landed', 'committed')),
+            lines        TEXT, -- JSON array: each row's source line, in batch order
+            keys         TEXT, -- JSON array: each row's business key (null for a row without one)
             PRIMARY KEY (run_id, entity, batch_no)
         );
         """;
 
-    /// <summary>Every source row of an entity, its raw values and what became of it.</summary>
-    public static string CreateStaging(string table) => $"""
-        CREATE TABLE IF NOT EXISTS "{table}" (
-            stage_id        INTEGER PRIMARY KEY,
-            run_id          INTEGER NOT NULL,
-            batch_no        INTEGER NOT NULL,
-            line            INTEGER NOT NULL,
-            business_key    TEXT,
-            status          TEXT NOT NULL CHECK (status IN ('pending', 'imported', 'error')),
-            action          TEXT,
-            raw             TEXT NOT NULL,
-            errors          TEXT,
-            warnings        TEXT,
-            resolved_by_run INTEGER
-        );
-        CREATE INDEX IF NOT EXISTS "ix_{table}_run" ON "{table}" (run_id);
-        """;
+    /// <summary>Brings a ledger made by an earlier version up to date (the batch record's state, lines and keys).</summary>
+    public static async Task UpgradeAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        if (await HasColumnAsync(connection, "ferry_batches", "state", cancellationToken).ConfigureAwait(false))
+            return;
+        await SqliteTarget.ExecuteAsync(connection, """
+            ALTER TABLE ferry_batches ADD COLUMN state TEXT NOT NULL DEFAULT 'committed' CHECK (state IN ('landed', 'committed'));
+            ALTER TABLE ferry_batches ADD COLUMN lines TEXT;
+            ALTER TABLE ferry_batches ADD COLUMN keys TEXT;
+            """, cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>The view of an entity's staged rows: every row of every batch, with its status.</summary>
     public static string StagingTable(string entity) => "ferry_stage_" + entity;
 
+    /// <summary>The table of the staged rows that need a record of their own: rejected rows and rows with warnings.</summary>
+    public static string RowsTable(string entity) => StagingTable(entity) + "_rows";
+
+    /// <summary>The id of the <paramref name="ordinal"/>-th row (1-based) of a batch: computed, never allocated.</summary>
+    public static long StageId(long runId, int batchNo, int ordinal) => Targets.StageId.For(runId, batchNo, ordinal);
+
+    /// <summary>
+    /// Creates the entity's rows table and staging view. A staging table from an earlier version
+    /// (one record per source row) becomes the rows table: its rows keep their ids and statuses.
+    /// </summary>
+    public static async Task EnsureStagingAsync(SqliteConnection connection, string entity, CancellationToken cancellationToken)
+    {
+        var view = StagingTable(entity);
+        var rows = RowsTable(entity);
+        if (await KindAsync(connection, rows, cancellationToken).ConfigureAwait(false) == "view")
+            throw Collision(entity, rows);
+        if (await KindAsync(connection, view, cancellationToken).ConfigureAwait(false) == "table")
+        {
+            // Only an earlier version's staging table has an 'action' column; a table without one is
+            // the rows table of an entity whose name is this one's without "_rows".
+            if (!await HasColumnAsync(connection, view, "action", cancellationToken).ConfigureAwait(false)
+                || await KindAsync(connection, rows, cancellationToken).ConfigureAwait(false) is not null)
+                throw Collision(entity, view);
+            await SqliteTarget.ExecuteAsync(connection, $"ALTER TABLE {Quote(view)} RENAME TO {Quote(rows)}", cancellationToken).ConfigureAwait(false);
+        }
+        await SqliteTarget.ExecuteAsync(connection, $"""
+            CREATE TABLE IF NOT EXISTS {Quote(rows)} (
+                stage_id        INTEGER PRIMARY KEY, -- run_id * 2^40 + batch_no * 2^20 + ordinal
+                run_id          INTEGER NOT NULL,
+                batch_no        INTEGER NOT NULL,
+                line            INTEGER NOT NULL,
+                business_key    TEXT,
+                status          TEXT NOT NULL CHECK (status IN ('pending', 'imported', 'error')),
+                raw             TEXT NOT NULL,
+                errors          TEXT,
+                warnings        TEXT,
+                resolved_by_run INTEGER
+            );
+            CREATE INDEX IF NOT EXISTS {Quote("ix_" + view + "_run")} ON {Quote(rows)} (run_id);
+            DROP VIEW IF EXISTS {Quote(view)}; -- made anew, so that it is always this version's
+            CREATE VIEW {Quote(view)} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run) AS
+            SELECT stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run FROM {Quote(rows)}
+            UNION ALL
+            SELECT {BatchRowId}, b.run_id, b.batch_no,
+                   -- A committed batch of single-line records holds the lines first_line..last_line: its
+                   -- row's line is then computed, not looked up (a lookup walks the array from its start).
+                   CASE WHEN b.state = 'committed' AND b.last_line - b.first_line + 1 = b.rows_read THEN b.first_line + k.key
+                        ELSE json_extract(b.lines, '$[' || k.key || ']') END,
+                   k.value, CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL, NULL, NULL, NULL
+            FROM ferry_batches b, json_each(b.keys) k
+            WHERE b.entity = '{entity}' AND b.keys IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM {Quote(rows)} r WHERE r.stage_id = {BatchRowId});
+            """, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The stage id of the row at json_each position <c>k.key</c> (0-based) of batch record <c>b</c>.</summary>
+    private const string BatchRowId = "(b.run_id << 40) + (b.batch_no << 20) + k.key + 1";
+
+    private static TargetException Collision(string entity, string name) =>
+        new($"entity '{entity}' cannot be staged: {name} already belongs to another entity's staging (an entity named like another one plus '_rows'); rename one of them");
+
+    private static async Task<string?> KindAsync(SqliteConnection connection, string name, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT type FROM sqlite_master WHERE name = $name";
+        command.Parameters.AddWithValue("$name", name);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+    }
+
+    private static async Task<bool> HasColumnAsync(SqliteConnection connection, string table, string column, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name = $column";
+        command.Parameters.AddWithValue("$table", table);
+        command.Parameters.AddWithValue("$column", column);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! > 0;
+    }
+
+    public static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary>The staging view (or, in a ledger not yet upgraded, table) is found either way.</summary>
     public static readonly LedgerNames Names = new(t => "ferry_" + t, e => $"\"{StagingTable(e)}\"",
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')");
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type IN ('table', 'view') AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')");
 }

@@ -171,6 +171,7 @@ public sealed class SqliteTarget : ITarget
     public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
     {
         await ExecuteAsync(connection, SqliteLedgerSchema.Create, cancellationToken).ConfigureAwait(false);
+        await SqliteLedgerSchema.UpgradeAsync(connection, cancellationToken).ConfigureAwait(false);
         return await RunLedger.BeginAsync(connection, SqliteLedgerSchema.Names, start, Now(), cancellationToken).ConfigureAwait(false);
     }
 
