@@ -205,7 +205,8 @@ public class PgConcurrentRunTests
     {
         using var pg = new PgScope("busy");
         var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20000)));
+        const int rows = 20000; // enough batches that the test catches the first run while it loads
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, rows)));
         ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, mode: mode, batchSize: 50, check: false));
         using var other = new PgScope("busyo");
         other.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20)));
@@ -247,7 +248,7 @@ public class PgConcurrentRunTests
 
         var done = await first.WaitAsync(TimeSpan.FromMinutes(2));
         Assert.True(done.ExitCode == 0, done.ToString());
-        Assert.Equal(3000, pg.Count());
+        Assert.Equal(rows, pg.Count());
         var runs = Pg.Runs(pg.Manifest());
         Assert.Equal((run!.Value, "succeeded"), (Assert.Single(runs).RunId, runs[0].Status));
         Assert.Equal(new LedgerCounts(3000, 3000, 0, 0, 0, 0), Pg.Counts(run.Value));
