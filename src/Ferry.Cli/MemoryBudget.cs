@@ -15,7 +15,9 @@ internal static class MemoryBudget
     // The runtime, compiled expressions and the CSV reader's buffers, which grow to 16 M characters
     // for a single huge field (twice: the buffer and the string made from it).
     private const long Baseline = 80L << 20;
-    private const int BatchesInFlight = 4; // one read, one waiting, one loading, one being collected
+    // One being parsed, one waiting to be mapped, one being mapped, one waiting to load, one loading;
+    // the one being collected shares the room of the batch being parsed, whose rows are not yet mapped.
+    private const int BatchesInFlight = 5;
     private const int BytesPerValue = 160; // a raw string or typed value with its share of the row (about 110 bytes measured)
 
     /// <summary>The heap limit for these entities, in bytes.</summary>
