@@ -146,3 +146,22 @@ public class PgBatchRecordKeyTests
         Assert.Equal(new LedgerCounts(4, 0, 0, 4, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId, "code"));
     }
 }
+
+public class PgRerunAfterEmptyingTests
+{
+    [Fact]
+    public async Task A_table_emptied_behind_Ferrys_back_is_loaded_again_in_full_not_skipped()
+    {
+        using var pg = new PgScope("skempty");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 9)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, check: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        Pg.Execute($"TRUNCATE \"{pg.Schema}\".foi_request");
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        Assert.Equal(9, pg.Count());
+        Assert.Equal(new LedgerCounts(9, 9, 0, 0, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId));
+    }
+}

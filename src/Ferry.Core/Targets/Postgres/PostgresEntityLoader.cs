@@ -172,8 +172,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 """, cancellationToken).ConfigureAwait(false);
         }
         // COPY writes Ferry's own binary types, so it goes straight into the table only where they are the columns' types.
-        direct = columns.All(c => SameType(types[c.Target], c.Type))
-            && await ScalarAsync<bool>($"SELECT NOT EXISTS (SELECT FROM {table})", cancellationToken).ConfigureAwait(false);
+        var empty = await ScalarAsync<bool>($"SELECT NOT EXISTS (SELECT FROM {table})", cancellationToken).ConfigureAwait(false);
+        direct = empty && columns.All(c => SameType(types[c.Target], c.Type));
+        // An empty table holds nothing an earlier run's records describe (someone emptied it): no row is skipped.
+        if (empty)
+            prior = null;
     }
 
     /// <param name="catalogType">As <see cref="ColumnTypesAsync"/> gives it: quoted where a keyword (<c>pg_catalog."numeric"</c>).</param>
