@@ -201,8 +201,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     // synchronous; the async signature is the target interface's, for networked databases.
     public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
-        if (batch.Number > MaxBatchNumber || runId >= 1L << (63 - RunShift))
-            throw new TargetException($"entity '{plan.Spec.Name}' reached batch {batch.Number} of run {runId}: a SQLite ledger's stage ids hold at most {MaxBatchNumber} batches a run (raise batch_size) and {(1L << (63 - RunShift)) - 1} runs");
+        StageId.Check(plan.Spec.Name, runId, batch.Number);
         var counts = new EntityCounts { RowsRead = batch.Rows.Count };
         var staging = plan.Spec.Staging && batch.Rows.Count > 0;
         var ownRecords = staging && Land(batch);
@@ -212,7 +211,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         try
         {
             WriteRows(batch, cancellationToken);
-            var first = StageId(runId, batch.Number, 1);
+            var first = StageId.For(runId, batch.Number, 1);
             for (var i = 0; i < batch.Rows.Count; i++)
             {
                 var row = batch.Rows[i];
@@ -302,7 +301,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     /// <summary>Writes the record of its own of the <paramref name="ordinal"/>-th row (0-based) of the batch.</summary>
     private void Record(Batch batch, BatchRow row, int ordinal, string status)
     {
-        rowInsert.Bind(0, StageId(runId, batch.Number, ordinal + 1));
+        rowInsert.Bind(0, StageId.For(runId, batch.Number, ordinal + 1));
         rowInsert.Bind(1, runId);
         rowInsert.Bind(2, (long)batch.Number);
         rowInsert.Bind(3, row.Line);

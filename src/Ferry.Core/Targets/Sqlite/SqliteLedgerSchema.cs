@@ -8,12 +8,6 @@ namespace Ferry.Targets.Sqlite;
 /// </summary>
 internal static class SqliteLedgerSchema
 {
-    /// <summary>A stage id is <c>run_id * 2^40 + batch_no * 2^20 + ordinal</c> (see <see cref="StageId"/>).</summary>
-    public const int RunShift = 40, BatchShift = 20;
-
-    /// <summary>The largest batch number and ordinal a stage id can hold (2^20 - 1).</summary>
-    public const int MaxBatchNumber = (1 << BatchShift) - 1;
-
     public const string Create = """
         CREATE TABLE IF NOT EXISTS ferry_runs (
             run_id         INTEGER PRIMARY KEY,
@@ -85,9 +79,6 @@ internal static class SqliteLedgerSchema
 
     /// <summary>The table of the staged rows that need a record of their own: rejected rows and rows with warnings.</summary>
     public static string RowsTable(string entity) => StagingTable(entity) + "_rows";
-
-    /// <summary>The id of the <paramref name="ordinal"/>-th row (1-based) of a batch: computed, never allocated.</summary>
-    public static long StageId(long runId, int batchNo, int ordinal) => Targets.StageId.For(runId, batchNo, ordinal);
 
     /// <summary>
     /// Creates the entity's rows table and staging view. A staging table from an earlier version
