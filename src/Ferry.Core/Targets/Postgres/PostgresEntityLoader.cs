@@ -37,6 +37,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private readonly bool outer; // a replace load or a dry run: batches are savepoints inside one transaction
     private readonly bool dryRun;
     private readonly StagingJson json = new();
+    private readonly BatchJson batchJson = new();
     private string writeSql = "", captureSql = "", recaptureSql = "";
     private bool open;
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
@@ -272,7 +273,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
-        StageId.Check(batch.Number);
+        StageId.Check(plan.Spec.Name, runId, batch.Number);
         var counts = new EntityCounts { RowsRead = batch.Rows.Count };
         var versions = new long?[batch.Rows.Count];
         if (prior is not null && batch.Rows.Count > 0)
@@ -294,7 +295,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                     INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys)
                     VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql})
                     """, cancellationToken, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
-                    ("read", batch.Rows.Count), ("lines", Lines(batch)), ("keys", Keys(batch))).ConfigureAwait(false);
+                    ("read", batch.Rows.Count), ("lines", Lines(batch.Rows)), ("keys", Keys(batch.Rows))).ConfigureAwait(false);
                 await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
                 await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
             }
@@ -388,26 +389,22 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             """, cancellationToken,
             ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
-            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? Lines(batch) : null),
-            ("keys", landed ? null : Keys(batch)),
+            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? Lines(batch.Rows) : null),
+            ("keys", landed ? null : Keys(batch.Rows)),
             ("digest", PriorBatch.Digest(batch.Rows, versions)),
             ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())).ConfigureAwait(false);
     }
 
-    // A batch's lines and keys go to the server as one text each, split there: an array parameter of
-    // thousands of elements costs the client more than the rest of the batch's ledger work.
-    private const string LinesSql = "string_to_array(@lines, ',')::bigint[]";
-    private const string KeysSql = "CASE WHEN @keys LIKE '[%' THEN ARRAY(SELECT json_array_elements_text(@keys::json)) ELSE string_to_array(@keys, chr(30), chr(31) || chr(31)) END";
+    // A batch's lines and keys go to the server as the JSON arrays every target's batch record uses
+    // (BatchJson), one text each, unnested there: an array parameter of thousands of elements costs
+    // the client more than the rest of the batch's ledger work.
+    // (A NULL parameter stays NULL: ARRAY() of no rows would be an empty array.)
+    private const string LinesSql = "CASE WHEN @lines::json IS NOT NULL THEN ARRAY(SELECT v::bigint FROM json_array_elements_text(@lines::json) WITH ORDINALITY e(v, n) ORDER BY n) END";
+    private const string KeysSql = "CASE WHEN @keys::json IS NOT NULL THEN ARRAY(SELECT v FROM json_array_elements_text(@keys::json) WITH ORDINALITY e(v, n) ORDER BY n) END";
 
-    private static string Lines(Batch batch) => string.Join(',', batch.Rows.Select(r => r.Line));
+    private string Lines(IReadOnlyList<BatchRow> rows) => System.Text.Encoding.UTF8.GetString(batchJson.Lines(rows));
 
-    /// <summary>The keys joined by U+001E (a row without a key as U+001F U+001F); as a JSON array when a key is empty or could be taken for that.</summary>
-    private static string Keys(Batch batch) => Keys(batch.Rows.Select(r => r.Key).ToList());
-
-    private static string Keys(IReadOnlyList<string?> keys) =>
-        keys.Any(k => k is not null && (k.Length == 0 || k.Contains('\u001E', StringComparison.Ordinal) || k.StartsWith('[') || k.Contains("\u001F\u001F", StringComparison.Ordinal)))
-            ? System.Text.Json.JsonSerializer.Serialize(keys)
-            : string.Join('\u001E', keys.Select(k => k ?? "\u001F\u001F"));
+    private string Keys(IReadOnlyList<BatchRow> rows) => System.Text.Encoding.UTF8.GetString(batchJson.Keys(rows));
 
     /// <summary>
     /// Copies the rows straight into the table, which held none of this run's keys when the entity
@@ -433,14 +430,13 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             row.Action = RowAction.Inserted;
         if (keys.Count > 0)
         {
-            var inserted = rows.Select(r => r.Key!).ToArray();
-            // Every row of one COPY has the same version: the (sub)transaction's id.
             await ExecuteAsync($"INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys) VALUES (@run, @entity, @batch, 'i', {KeysSql})",
-                cancellationToken, ("batch", batch), ("keys", Keys(inserted))).ConfigureAwait(false);
+                cancellationToken, ("batch", batch), ("keys", Keys(rows))).ConfigureAwait(false);
+            // Every row of one COPY has the same version: the (sub)transaction's id.
             var version = await ScalarAsync<long>($"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}",
-                cancellationToken, ("first", inserted[0])).ConfigureAwait(false);
-            foreach (var key in inserted)
-                found[key] = version;
+                cancellationToken, ("first", rows[0].Key)).ConfigureAwait(false);
+            foreach (var row in rows)
+                found[row.Key!] = version;
         }
         return true;
     }
