@@ -33,11 +33,7 @@ public sealed class RowHasher
                     buffer[length++] = 0;
                     break;
                 case string s:
-                    Ensure(ref length, 5 + Encoding.UTF8.GetMaxByteCount(s.Length));
-                    buffer[length] = 1;
-                    var written = Encoding.UTF8.GetBytes(s, buffer.AsSpan(length + 5));
-                    BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(length + 1), written);
-                    length += 5 + written;
+                    WriteText(ref length, 1, s);
                     break;
                 case long l:
                     buffer[length] = 2;
@@ -75,16 +71,21 @@ public sealed class RowHasher
                     length += 17;
                     break;
                 default:
-                    var text = RowMapper.Format(value);
-                    Ensure(ref length, 5 + Encoding.UTF8.GetMaxByteCount(text.Length));
-                    buffer[length] = 10;
-                    var n = Encoding.UTF8.GetBytes(text, buffer.AsSpan(length + 5));
-                    BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(length + 1), n);
-                    length += 5 + n;
+                    WriteText(ref length, 10, RowMapper.Format(value));
                     break;
             }
         }
         return unchecked((long)XxHash3.HashToUInt64(buffer.AsSpan(0, length), unchecked((long)seed)));
+    }
+
+    /// <summary>A tag, the UTF-8 length, then the UTF-8 bytes.</summary>
+    private void WriteText(ref int length, byte tag, string text)
+    {
+        Ensure(ref length, 5 + Encoding.UTF8.GetMaxByteCount(text.Length));
+        buffer[length] = tag;
+        var written = Encoding.UTF8.GetBytes(text, buffer.AsSpan(length + 5));
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(length + 1), written);
+        length += 5 + written;
     }
 
     private void Ensure(ref int length, int more)
