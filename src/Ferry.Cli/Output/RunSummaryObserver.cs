@@ -27,8 +27,10 @@ internal sealed class RunSummaryObserver : IRunObserver
 
     public void Print(CliConsole console, RunResult result)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("entity", "read", "inserted", "updated", "unchanged", "rejected", "warnings");
+        // A dry run rolled everything back: its counts are what a run would do.
+        var table = new Table().Border(TableBorder.Rounded).AddColumns(result.DryRun
+            ? ["entity", "read", "would insert", "would update", "unchanged", "would reject", "warnings"]
+            : ["entity", "read", "inserted", "updated", "unchanged", "rejected", "warnings"]);
         foreach (var column in table.Columns.Skip(1))
             column.RightAligned();
         foreach (var (entity, c) in result.Entities)
@@ -45,7 +47,7 @@ internal sealed class RunSummaryObserver : IRunObserver
         }
         var seconds = (result.FinishedAt - result.StartedAt).TotalSeconds;
         var outcome = result.Status.ToString().ToLowerInvariant();
-        var what = result.DryRun ? "dry run (nothing was written)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
+        var what = result.DryRun ? "dry run (nothing was written; the counts are what a run would do)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
         console.Ansi.WriteLine($"{what}: {outcome} in {seconds:F1} s");
         if (result.Error is not null)
             console.Error.WriteLine($"error: {SecretMasker.Scrub(result.Error)}");

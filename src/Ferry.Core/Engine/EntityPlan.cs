@@ -19,6 +19,9 @@ public sealed class EntityPlan
 
     public EntitySpec Spec { get; }
 
+    /// <summary>The tenant this plan loads for; null when the manifest has no tenants (the key map then uses "").</summary>
+    public string? Tenant { get; init; }
+
     /// <summary>The entity's place in the manifest: the order it is loaded and listed in.</summary>
     public int Position { get; }
     public ContractValidator Validator { get; }
@@ -49,6 +52,8 @@ public sealed class EntityPlan
         foreach (var entity in manifest.Entities)
         {
             var source = sources[entity.Name];
+            foreach (var column in entity.LegacyKey?.Columns ?? [])
+                RequireColumn(source, column, entity.LegacyKey!.Line, "'legacy_key'");
             foreach (var rule in entity.Rules)
             {
                 if (rule.Column is not null)
