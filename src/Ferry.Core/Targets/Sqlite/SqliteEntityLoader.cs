@@ -117,8 +117,9 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             """);
         entityComplete = Statement("UPDATE ferry_run_entities SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3");
         // An entry already there is never changed: the same legacy key always had the same UUID.
+        // (Bind gives an empty text as NULL: no tenant is the empty tenant.)
         if (plan.Spec.LegacyKey is not null)
-            keyMapInsert = Statement("INSERT INTO ferry_key_map (entity, tenant, legacy_key, uuid, run_id) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
+            keyMapInsert = Statement("INSERT INTO ferry_key_map (entity, tenant, legacy_key, uuid, run_id) VALUES (?1, coalesce(?2, ''), ?3, ?4, ?5) ON CONFLICT DO NOTHING");
     }
 
     public static async Task<SqliteEntityLoader> CreateAsync(SqliteTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
