@@ -66,12 +66,15 @@ internal static class District
     }
 
     /// <param name="target">The manifest's target mapping, e.g. <c>{ type: sqlite, connection: "Data Source=target.db" }</c>.</param>
-    public static string Manifest(string target, int batchSize = 100) => $$"""
+    /// <param name="suffix">Appended to the entity names (not the tables'): the key map of a PostgreSQL database is
+    /// shared by every manifest loading it, so tests that run side by side keep to entities of their own.</param>
+    public static string Manifest(string target, int batchSize = 100, string suffix = "") => $$"""
         name: district
         source: { type: sqlite, connection: "Data Source=legacy.db" }
         target: {{target}}
         entities:
-          - name: school
+          - name: school{{suffix}}
+            table: school
             from: { table: schools, key: [id] }
             legacy_key: [id]
             key: [id]
@@ -82,7 +85,8 @@ internal static class District
               id: { uuid: legacy }
               legacy_id: { from: id, type: int }
               name: name
-          - name: student
+          - name: student{{suffix}}
+            table: student
             from: { table: students, key: [id] }
             legacy_key: [id]
             key: [id]
@@ -90,7 +94,7 @@ internal static class District
             columns:
               id: { uuid: legacy }
               legacy_id: { from: id, type: int }
-              school_id: { from: school_id, lookup: school }
+              school_id: { from: school_id, lookup: school{{suffix}} }
               name: name
         """;
 

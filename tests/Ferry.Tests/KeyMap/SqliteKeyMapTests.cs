@@ -77,7 +77,7 @@ public class SqliteKeyMapTests
         using var ws = new Workspace();
         District.WriteLegacy(ws, Schools, Students);
         var manifest = District.Manifest(District.SqliteTarget);
-        const string Student = "  - name: student\n    from: { table: students, key: [id] }\n";
+        const string Student = "  - name: student\n    table: student\n    from: { table: students, key: [id] }\n";
         Assert.Contains(Student, manifest, StringComparison.Ordinal);
         ws.Write("ferry.yaml", manifest.Replace(Student, Student + "    rules:\n      - { column: name, regex: '^Student [0-6]$' }\n", StringComparison.Ordinal));
 
