@@ -47,7 +47,7 @@ internal sealed class RunSummaryObserver : IRunObserver
         }
         var seconds = (result.FinishedAt - result.StartedAt).TotalSeconds;
         var outcome = result.Status.ToString().ToLowerInvariant();
-        var what = result.DryRun ? "dry run (nothing was written; the counts are what a run would do)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
+        var what = result.DryRun ? "dry run (nothing was written)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
         console.Ansi.WriteLine($"{what}: {outcome} in {seconds:F1} s");
         if (result.Error is not null)
             console.Error.WriteLine($"error: {SecretMasker.Scrub(result.Error)}");

@@ -16,6 +16,7 @@ public sealed class RowMapper
     private readonly Step[] steps;
     private readonly int[] keyColumns;
     private readonly int[]? legacyColumns; // source columns of the legacy key, when the entity has one
+    private static readonly KeyMapScope NoTenant = KeyMapScope.Unchecked(null);
 
     private RowMapper(string entity, Step[] steps, int[] keyColumns, int[]? legacyColumns)
     {
@@ -51,7 +52,7 @@ public sealed class RowMapper
     public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap, out KeyMapEntry? legacy)
     {
         legacy = null;
-        keyMap ??= KeyMapScope.Unchecked(null);
+        keyMap ??= NoTenant;
         var failed = false;
         var legacyUuid = Guid.Empty;
         string? legacyKey = null;

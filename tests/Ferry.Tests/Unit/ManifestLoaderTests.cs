@@ -176,10 +176,10 @@ public class ManifestLoaderTests
                 (2, "unknown key 'colour' in manifest (allowed: name, source, target, entities)"),
                 (6, "unknown key 'sep' in source (allowed: type, path, delimiter, quote, header, columns, encoding, sheet)"),
                 (10, "unknown key 'pasword' in target (allowed: type, connection, schema)"),
-                (14, "unknown key 'batchsize' in entity (allowed: name, table, key, mode, batch_size, staging, rules, columns)"),
+                (14, "unknown key 'batchsize' in entity (allowed: name, table, key, legacy_key, mode, batch_size, staging, rules, columns)"),
                 (16, "unknown key 'sevrity' in rule (allowed: column, severity, message, format, required, type, regex, range, allowed, unique, max_length, check)"),
                 (17, "unknown key 'maxx' in range (allowed: min, max)"),
-                (19, "unknown key 'trimm' in column 'a' (allowed: from, trim, type, format, default, const, uuid, expr, references)"),
+                (19, "unknown key 'trimm' in column 'a' (allowed: from, trim, type, format, default, const, uuid, expr, references, lookup)"),
             ],
             errors.Select(e => (e.Line, e.Message)).OrderBy(x => x.Line));
         Assert.Equal(1, errors.Single(e => e.Line == 2).Column);
@@ -206,7 +206,7 @@ public class ManifestLoaderTests
     [InlineData("{ column: a, required: true }", "{ column: a, range: { } }", 15, "'range' needs min, max or both")]
     [InlineData("a: { from: a }", "a: { from: a, const: x }", 18, "column 'a' needs exactly one of: from, const, uuid, expr")]
     [InlineData("a: { from: a }", "a: { trim: true }", 18, "column 'a' needs exactly one of: from, const, uuid, expr")]
-    [InlineData("b: { from: b, type: int }", "b: { uuid: other }", 19, "'uuid' takes the value 'key' (a deterministic UUID from the business key)")]
+    [InlineData("b: { from: b, type: int }", "b: { uuid: other }", 19, "'uuid' takes the value 'key' (a deterministic UUID from the business key) or 'legacy' (the key map's UUID for the row's legacy key)")]
     [InlineData("key: [a]", "key: [a, c]", 11, "entity 'e': key column 'c' is not one of its columns")]
     [InlineData("key: [a]", "key: c", 11, "entity 'e': key column 'c' is not one of its columns")]
     [InlineData("key: [a]", "key: []", 10, "entity 'e': mode upsert needs a business 'key'")]

@@ -70,7 +70,7 @@ internal static class SqliteLedgerSchema
             uuid       TEXT NOT NULL,
             run_id     INTEGER NOT NULL,
             PRIMARY KEY (entity, tenant, legacy_key)
-        ) WITHOUT ROWID;
+        );
         """;
 
     /// <summary>Brings a ledger made by an earlier version up to date (the batch record's state, lines and keys).</summary>
