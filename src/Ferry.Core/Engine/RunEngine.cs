@@ -32,6 +32,9 @@ public sealed record RunOptions
     /// <summary>The pause before the first retry; it doubles with each one.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The date the data is valid from (a landed file's date): what a history load records as the rows' valid-from.</summary>
+    public DateTime? AsOf { get; init; }
+
     /// <summary>Called once the entities are bound to the source (with its column count), before the target is opened.</summary>
     public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
 }
