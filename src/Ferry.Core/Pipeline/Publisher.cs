@@ -54,14 +54,19 @@ public static class Publisher
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             foreach (var (name, sql) in scripts)
             {
-                try
+                // Statement by statement, so that the server's position in a failing one becomes a line of the file.
+                foreach (var (start, statement) in SqlStatements.Split(sql))
                 {
-                    await using var command = new NpgsqlCommand(sql, connection, transaction);
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (PostgresException ex)
-                {
-                    throw new PublishException($"{name}{Where(sql, ex)}: {SecretMasker.Scrub(ex.MessageText)} (SQLSTATE {ex.SqlState}); nothing was published, the mart is as it was", ex);
+                    try
+                    {
+                        await using var command = new NpgsqlCommand(statement, connection, transaction);
+                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (PostgresException ex)
+                    {
+                        var line = ex.Position > 0 ? SqlStatements.LineAt(sql, start + ex.Position - 1) : SqlStatements.LineAt(sql, start);
+                        throw new PublishException($"{name} line {line}: {SecretMasker.Scrub(ex.MessageText)} (SQLSTATE {ex.SqlState}); nothing was published, the mart is as it was", ex);
+                    }
                 }
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -70,22 +75,6 @@ public static class Publisher
         {
             await PostgresTarget.UnlockAsync(connection, manifest.FilePath).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>
-    /// " line N" of the file, from the server's position in the failing statement (the statements of
-    /// a file are sent as a batch, each with its own text); empty when the server gives none.
-    /// </summary>
-    private static string Where(string sql, PostgresException ex)
-    {
-        if (ex.Position <= 0)
-            return "";
-        var statement = ex.BatchCommand?.CommandText ?? sql;
-        var start = sql.IndexOf(statement, StringComparison.Ordinal);
-        if (start < 0)
-            return "";
-        var offset = Math.Min(sql.Length, start + ex.Position - 1);
-        return $" line {sql.AsSpan(0, offset).Count('\n') + 1}";
     }
 
     private static async Task PublishSqliteAsync(MigrationManifest manifest, List<(string Name, string Sql)> scripts, CancellationToken cancellationToken)
