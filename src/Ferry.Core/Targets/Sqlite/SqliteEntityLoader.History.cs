@@ -435,14 +435,16 @@ internal sealed partial class SqliteEntityLoader
         h.Closed.Clear();
         h.Corrected.Clear();
         var list = string.Join(", ", columns.Select(c => Quote(c.Target)));
-        using var follow = new SqliteStatement(connection, $"INSERT INTO {t} ({list}, valid_from, valid_to, is_current, is_deleted) SELECT {list}, ?1, NULL, 1, 1 FROM {t} WHERE version_id = ?2");
+        using var follow = deletes
+            ? new SqliteStatement(connection, $"INSERT INTO {t} ({list}, valid_from, valid_to, is_current, is_deleted) SELECT {list}, ?1, NULL, 1, 1 FROM {t} WHERE version_id = ?2")
+            : null;
         foreach (var (version, key) in absent)
         {
             h.Close.Bind(0, h.AsOf);
             h.Close.Bind(1, version);
             h.Close.Execute();
             h.Closed.Add(version, key);
-            if (!deletes)
+            if (follow is null)
                 continue;
             follow.Bind(0, h.AsOf);
             follow.Bind(1, version);
