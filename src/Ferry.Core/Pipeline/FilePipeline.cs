@@ -4,7 +4,6 @@ using Ferry.Engine;
 using Ferry.Manifest;
 using Ferry.Sources;
 using Ferry.Targets;
-using Ferry.Targets.Postgres;
 
 namespace Ferry.Pipeline;
 
@@ -243,12 +242,8 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
     }
 
     /// <summary>Undoes the history run that loaded a version.</summary>
-    private async Task RollbackRunAsync(long runId, CancellationToken cancellationToken)
-    {
-        if (manifest.Target.Kind != TargetKind.Postgres)
-            throw new TargetException("rolling back a version needs an undo log, which only the postgres target keeps");
-        await PostgresRollback.RollbackAsync(manifest, runId, cancellationToken).ConfigureAwait(false);
-    }
+    private Task RollbackRunAsync(long runId, CancellationToken cancellationToken) =>
+        Rollback.RollBackRunAsync(manifest, runId, cancellationToken);
 
     private async Task<RegisteredFile> RequireAsync(long version, string[] statuses, CancellationToken cancellationToken)
     {
