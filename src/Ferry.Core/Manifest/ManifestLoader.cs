@@ -60,9 +60,13 @@ public sealed partial class ManifestLoader
             return null;
         }
 
-        var map = Fields(root, "manifest", "name", "source", "target", "entities");
+        var map = Fields(root, "manifest", "name", "source", "target", "entities", "landing", "stage", "publish");
         var name = OptionalString(map, "name");
-        var source = map.TryGetValue("source", out var s) ? ParseSource(s) : Missing<SourceSpec>(root, "source");
+        // Files that come through 'landing' are read with their own file type's source.
+        var landing = map.TryGetValue("landing", out var l) ? ParseLanding(l) : null;
+        var source = map.TryGetValue("source", out var s) ? ParseSource(s)
+            : landing is not null ? LandingPlaceholder(landing)
+            : Missing<SourceSpec>(root, "source");
         var target = map.TryGetValue("target", out var t) ? ParseTarget(t) : Missing<TargetSpec>(root, "target");
         var entities = new List<EntitySpec>();
         if (!map.TryGetValue("entities", out var e))
@@ -95,9 +99,13 @@ public sealed partial class ManifestLoader
             if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
                 errors.Add(new ManifestError(file, entity.Line, 1, $"entity '{entity.Name}' needs 'from' (the table or query it reads): the source is a database"));
 
+        CheckLanding(landing, entities);
+        var stage = map.TryGetValue("stage", out var st) ? ParseStage(st) : null;
+        var publish = map.TryGetValue("publish", out var p) ? ParsePublish(p) : [];
+
         if (source is null || target is null || errors.Count > 0)
             return null;
-        return new MigrationManifest(file, name, source, target, entities);
+        return new MigrationManifest(file, name, source, target, entities) { Landing = landing, StageFolder = stage, Publish = publish };
     }
 
     /// <summary>
@@ -146,24 +154,31 @@ public sealed partial class ManifestLoader
         "postgres" or "postgresql" => SourceKind.Postgres,
         "mysql" or "mariadb" => SourceKind.MySql,
         "sqlserver" or "mssql" => SourceKind.SqlServer,
+        "parquet" => SourceKind.Parquet,
         _ => null,
     };
 
-    private SourceSpec? ParseSource(YamlNode node)
+    /// <param name="landing">A landing file type's source: the files give the path, so it has none.</param>
+    private SourceSpec? ParseSource(YamlNode node, bool landing = false)
     {
         // A file and a database take different keys; the type says which (an unknown type allows all).
         var typeNode = (node as YamlMappingNode)?.Children.FirstOrDefault(p => (p.Key as YamlScalarNode)?.Value == "type").Value as YamlScalarNode;
         var known = SourceKindOf(typeNode?.Value);
-        var database = databaseSource = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
-        var map = Fields(node, "source", known is null ? [.. FileSourceKeys.Union(DatabaseSourceKeys)] : database ? DatabaseSourceKeys : FileSourceKeys);
+        var database = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
+        if (!landing)
+            databaseSource = database;
+        var map = Fields(node, "source", known is null ? [.. FileSourceKeys.Union(DatabaseSourceKeys)] : database ? DatabaseSourceKeys
+            : landing ? FileSourceKeys.Where(k => k != "path").ToArray() : FileSourceKeys);
         var type = RequiredString(map, node, "type");
         var kind = type is null ? (SourceKind?)null
-            : SourceKindOf(type) ?? Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv, xlsx, sqlite, postgres, mysql or sqlserver)");
+            : SourceKindOf(type) ?? Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv, xlsx, parquet, sqlite, postgres, mysql or sqlserver)");
+        if (landing && database)
+            Error(map["type"].Start, $"a landing file type is read as a file (csv, xlsx or parquet), not as a {type} database");
         string? path = null;
         SecretString? connection = null;
         if (database)
             connection = map.TryGetValue("connection", out var c) ? Secret(c) : Missing<SecretString>(node, "connection");
-        else if (kind is not null)
+        else if (kind is not null && !landing)
             path = RequiredString(map, node, "path");
         var delimiter = Char(map, "delimiter", ',');
         var quote = Char(map, "quote", '"');
@@ -182,7 +197,7 @@ public sealed partial class ManifestLoader
             "error" => ZeroDateRule.Error,
             _ => Invalid<ZeroDateRule>(map["zero_dates"], $"'zero_dates' must be null or error, not '{zeroText}'"),
         };
-        if (kind is null || (database ? connection is null : path is null))
+        if (kind is null || (database ? connection is null : path is null && !landing))
             return null;
         return new SourceSpec(kind.Value, path, connection, delimiter, quote, header, columns, encoding, sheet, zeroDates, (int)node.Start.Line);
     }
@@ -292,8 +307,8 @@ public sealed partial class ManifestLoader
     {
         // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
         var map = Fields(node, "entity", databaseSource
-            ? ["name", "from", "table", "key", "legacy_key", "mode", "batch_size", "staging", "rules", "columns"]
-            : ["name", "table", "key", "legacy_key", "mode", "batch_size", "staging", "rules", "columns"]);
+            ? ["name", "from", "table", "key", "legacy_key", "mode", "scd2", "batch_size", "staging", "rules", "columns"]
+            : ["name", "table", "key", "legacy_key", "mode", "scd2", "batch_size", "staging", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
         if (name is not null && !IdentifierPattern().IsMatch(name))
             Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
@@ -310,7 +325,8 @@ public sealed partial class ManifestLoader
             "insert" => LoadMode.Insert,
             "upsert" => LoadMode.Upsert,
             "replace" => LoadMode.Replace,
-            _ => Invalid<LoadMode>(map["mode"], $"unknown mode '{modeText}' (expected insert, upsert or replace)"),
+            "scd2" => LoadMode.Scd2,
+            _ => Invalid<LoadMode>(map["mode"], $"unknown mode '{modeText}' (expected insert, upsert, replace or scd2)"),
         };
         if (mode == LoadMode.Upsert && key.Count == 0)
             Error(node.Start, $"entity '{name}': mode upsert needs a business 'key'");
@@ -359,9 +375,10 @@ public sealed partial class ManifestLoader
         foreach (var c in columns.Where(c => c.UuidFromLegacy && legacyKey is null))
             errors.Add(new ManifestError(file, c.Line, 1, $"column '{c.Target}': 'uuid: legacy' needs the entity's 'legacy_key'"));
 
+        var history = ParseHistory(map, node, name, mode, key, columns, staging);
         if (name is null || table is null)
             return null;
-        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from, legacyKey);
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from, legacyKey, history);
     }
 
     /// <summary><c>legacy_key: [columns]</c> (or one column): source columns, checked against the source when the plan is built.</summary>
