@@ -45,7 +45,7 @@ internal static class RunCommand
                 {
                     compiled = plans;
                     if (limitHeap)
-                        MemoryBudget.Apply(plans, columns);
+                        MemoryBudget.Apply(plans, columns, Math.Max(1, Math.Min(parse.GetValue(dryRun) ? 1 : parse.GetValue(parallel), plans.Select(p => p.Tenant).Distinct().Count())));
                 },
             };
             if (options.Parallel < 1)
