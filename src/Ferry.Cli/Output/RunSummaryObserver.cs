@@ -50,8 +50,10 @@ internal sealed class RunSummaryObserver : IRunObserver
         }
         var seconds = (result.FinishedAt - result.StartedAt).TotalSeconds;
         var outcome = result.Status.ToString().ToLowerInvariant();
-        var what = result.DryRun ? "dry run (nothing was written; the counts are what a run would insert, update and reject)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
+        var what = result.DryRun ? "dry run (nothing was written)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
         console.Ansi.WriteLine($"{what}: {outcome} in {seconds:F1} s");
+        if (result.DryRun)
+            console.Ansi.WriteLine("the counts are what a run would insert, update and reject");
         if (result.Error is not null)
             console.Error.WriteLine($"error: {SecretMasker.Scrub(result.Error)}");
     }

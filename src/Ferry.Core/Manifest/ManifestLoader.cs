@@ -68,7 +68,7 @@ public sealed partial class ManifestLoader
         var tenants = map.TryGetValue("tenants", out var tenantsNode) ? ParseTenants(tenantsNode, map.ContainsKey("source")) : null;
         var source = map.TryGetValue("source", out var s) ? ParseSource(s)
             : tenants is not null ? tenants.FirstOrDefault()?.Source
-            : tenantsNode is null ? Missing<SourceSpec>(root, "source (or tenants)") : null;
+            : tenantsNode is null ? Missing<SourceSpec>(root, "source") : null;
         var tenantColumn = OptionalString(map, "tenant_column") ?? "tenant_id";
         if (map.TryGetValue("tenant_column", out var tenantColumnNode))
         {
