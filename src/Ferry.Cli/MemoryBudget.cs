@@ -20,9 +20,9 @@ internal static class MemoryBudget
     private const int BatchesInFlight = 5;
     private const int BytesPerValue = 160; // a raw string or typed value with its share of the row (about 110 bytes measured)
 
-    /// <summary>The heap limit for these entities, in bytes.</summary>
-    public static long For(IEnumerable<EntityPlan> plans, int sourceColumns) =>
-        Baseline + plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue * BatchesInFlight)
+    /// <summary>The heap limit for these entities, in bytes; <paramref name="lanes"/> tenants load at the same time, each with its batches in flight.</summary>
+    public static long For(IEnumerable<EntityPlan> plans, int sourceColumns, int lanes = 1) =>
+        Baseline + lanes * plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue * BatchesInFlight)
             .DefaultIfEmpty(0).Max();
 
     /// <summary>Room for large objects (85,000 bytes and more): the CSV reader's buffers for a huge field, a batch's arrays.</summary>
@@ -36,11 +36,11 @@ internal static class MemoryBudget
     /// commit all of it; the next large object then finds no room, and the run fails with
     /// OutOfMemoryException however little is live. Large and pinned objects get room of their own.
     /// </remarks>
-    public static void Apply(IReadOnlyList<EntityPlan> plans, int sourceColumns)
+    public static void Apply(IReadOnlyList<EntityPlan> plans, int sourceColumns, int lanes = 1)
     {
         if (Environment.GetEnvironmentVariables().Keys.OfType<string>().Any(k => k.StartsWith("DOTNET_GCHeapHardLimit", StringComparison.OrdinalIgnoreCase)))
             return;
-        var limit = For(plans, sourceColumns);
+        var limit = For(plans, sourceColumns, lanes);
         var current = AppContext.GetData("GCHeapHardLimit") as ulong? ?? 0;
         if (current != 0 && current >= (ulong)limit)
             return;

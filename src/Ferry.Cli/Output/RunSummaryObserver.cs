@@ -27,13 +27,16 @@ internal sealed class RunSummaryObserver : IRunObserver
 
     public void Print(CliConsole console, RunResult result)
     {
-        // A dry run rolled everything back: its counts are what a run would do.
-        var table = new Table().Border(TableBorder.Rounded).AddColumns(result.DryRun
-            ? ["entity", "read", "would insert", "would update", "unchanged", "would reject", "warnings"]
-            : ["entity", "read", "inserted", "updated", "unchanged", "rejected", "warnings"]);
+        // A dry run's counts are what the run would have done: nothing was written.
+        var would = result.DryRun ? "would be " : "";
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("entity", "read", would + "inserted", would + "updated", "unchanged", would + "rejected", "warnings");
         foreach (var column in table.Columns.Skip(1))
             column.RightAligned();
-        foreach (var (entity, c) in result.Entities)
+        var rows = result.Tenants.Count > 0
+            ? result.Tenants.Select(t => ($"{t.Entity} ({t.Tenant})", t.Counts))
+            : result.Entities.Select(e => (e.Key, e.Value));
+        foreach (var (entity, c) in rows)
             table.AddRow(Markup.Escape(entity), $"{c.RowsRead:N0}", $"{c.Inserted:N0}", $"{c.Updated:N0}", $"{c.Unchanged:N0}", $"{c.Rejected:N0}", $"{c.Warnings:N0}");
         console.Ansi.Write(table);
 
@@ -49,6 +52,8 @@ internal sealed class RunSummaryObserver : IRunObserver
         var outcome = result.Status.ToString().ToLowerInvariant();
         var what = result.DryRun ? "dry run (nothing was written)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
         console.Ansi.WriteLine($"{what}: {outcome} in {seconds:F1} s");
+        if (result.DryRun)
+            console.Ansi.WriteLine("the counts are what a run would insert, update and reject");
         if (result.Error is not null)
             console.Error.WriteLine($"error: {SecretMasker.Scrub(result.Error)}");
     }

@@ -20,6 +20,9 @@ public sealed partial class ManifestLoader
     /// <summary>The lines of the entities that have a 'from' (parsed or not), so a broken one is not called missing.</summary>
     private readonly HashSet<int> withFrom = [];
 
+    /// <summary>The line of each entity's 'depends_on', for errors about it.</summary>
+    private readonly Dictionary<string, int> dependsOnLines = new(StringComparer.Ordinal);
+
     private ManifestLoader(string file) => this.file = file;
 
     public static MigrationManifest Load(string path)
@@ -60,13 +63,23 @@ public sealed partial class ManifestLoader
             return null;
         }
 
-        var map = Fields(root, "manifest", "name", "source", "target", "entities", "landing", "stage", "publish");
+        var map = Fields(root, "manifest", "name", "source", "tenants", "tenant_column", "target", "entities", "landing", "stage", "publish");
         var name = OptionalString(map, "name");
         // Files that come through 'landing' are read with their own file type's source.
         var landing = map.TryGetValue("landing", out var l) ? ParseLanding(l) : null;
+        var tenants = map.TryGetValue("tenants", out var tenantsNode) ? ParseTenants(tenantsNode, map.ContainsKey("source")) : null;
         var source = map.TryGetValue("source", out var s) ? ParseSource(s)
+            : tenants is not null ? tenants.FirstOrDefault()?.Source
             : landing is not null ? LandingPlaceholder(landing)
-            : Missing<SourceSpec>(root, "source");
+            : tenantsNode is null ? Missing<SourceSpec>(root, "source") : null;
+        var tenantColumn = OptionalString(map, "tenant_column") ?? "tenant_id";
+        if (map.TryGetValue("tenant_column", out var tenantColumnNode))
+        {
+            if (!IdentifierPattern().IsMatch(tenantColumn))
+                Error(tenantColumnNode.Start, $"tenant_column '{tenantColumn}' must be letters, digits and underscores");
+            if (tenantsNode is null)
+                Error(tenantColumnNode.Start, "'tenant_column' applies only to a manifest with 'tenants'");
+        }
         var target = map.TryGetValue("target", out var t) ? ParseTarget(t) : Missing<TargetSpec>(root, "target");
         var entities = new List<EntitySpec>();
         if (!map.TryGetValue("entities", out var e))
@@ -93,7 +106,12 @@ public sealed partial class ManifestLoader
                         errors.Add(new ManifestError(file, reference.Line, 1,
                             $"column '{column.Target}' references column '{reference.Column}' of entity '{reference.Entity}', which has no such column (it has: {string.Join(", ", parent.Columns.Select(c => c.Target))})"));
                 }
+        // Lookups set their columns' references first: a reference is a dependency.
         CheckLookups(entities);
+        if (tenantsNode is not null)
+            CheckTenantEntities(entities, tenantColumn);
+        var ordered = OrderByDependencies(entities);
+
         // A database gives each entity the table or query it names.
         foreach (var entity in entities)
             if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
@@ -105,7 +123,7 @@ public sealed partial class ManifestLoader
 
         if (source is null || target is null || errors.Count > 0)
             return null;
-        return new MigrationManifest(file, name, source, target, entities) { Landing = landing, StageFolder = stage, Publish = publish };
+        return new MigrationManifest(file, name, source, target, ordered) { Landing = landing, StageFolder = stage, Publish = publish, Tenants = tenants ?? [], TenantColumn = tenantColumn };
     }
 
     /// <summary>
@@ -307,8 +325,8 @@ public sealed partial class ManifestLoader
     {
         // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
         var map = Fields(node, "entity", databaseSource
-            ? ["name", "from", "table", "key", "legacy_key", "mode", "scd2", "batch_size", "staging", "rules", "columns"]
-            : ["name", "table", "key", "legacy_key", "mode", "scd2", "batch_size", "staging", "rules", "columns"]);
+            ? ["name", "from", "table", "key", "legacy_key", "mode", "scd2", "batch_size", "staging", "depends_on", "rules", "columns"]
+            : ["name", "table", "key", "legacy_key", "mode", "scd2", "batch_size", "staging", "depends_on", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
         if (name is not null && !IdentifierPattern().IsMatch(name))
             Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
@@ -376,9 +394,14 @@ public sealed partial class ManifestLoader
             errors.Add(new ManifestError(file, c.Line, 1, $"column '{c.Target}': 'uuid: legacy' needs the entity's 'legacy_key'"));
 
         var history = ParseHistory(map, node, name, mode, key, columns, staging);
+        IReadOnlyList<string> dependsOn = map.TryGetValue("depends_on", out var dependsNode) && dependsNode is YamlScalarNode oneDependency
+            ? [Scalar(oneDependency)]
+            : StringList(map, "depends_on") ?? [];
         if (name is null || table is null)
             return null;
-        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from, legacyKey, history);
+        if (dependsNode is not null)
+            dependsOnLines[name] = (int)dependsNode.Start.Line;
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from, legacyKey, history) { DependsOn = dependsOn };
     }
 
     /// <summary><c>legacy_key: [columns]</c> (or one column): source columns, checked against the source when the plan is built.</summary>

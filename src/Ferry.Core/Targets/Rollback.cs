@@ -22,7 +22,18 @@ public static class Rollback
     /// whose only writes were to scd2 entities.
     /// </summary>
     public static Task<RollbackResult> RollBackRunAsync(MigrationManifest manifest, long runId, CancellationToken cancellationToken) =>
-        manifest.Target.Kind == TargetKind.Postgres
-            ? PostgresRollback.RollbackAsync(manifest, runId, cancellationToken)
-            : SqliteRollback.RollbackAsync(manifest, runId, cancellationToken);
+        RollBackRunAsync(manifest, runId, new RollbackScope(), cancellationToken);
+
+    /// <summary>
+    /// As above, narrowed to a tenant, an entity or a tail range of an entity's batches (<paramref name="scope"/>):
+    /// PostgreSQL only, whose undo log keeps every batch's changes.
+    /// </summary>
+    public static Task<RollbackResult> RollBackRunAsync(MigrationManifest manifest, long runId, RollbackScope scope, CancellationToken cancellationToken)
+    {
+        if (manifest.Target.Kind == TargetKind.Postgres)
+            return PostgresRollback.RollbackAsync(manifest, runId, scope, cancellationToken);
+        if (scope.Partial)
+            throw new TargetException("rollback of a tenant, an entity or a batch range needs the undo log that only the postgres target keeps; a SQLite target rolls back whole scd2 runs");
+        return SqliteRollback.RollbackAsync(manifest, runId, cancellationToken);
+    }
 }

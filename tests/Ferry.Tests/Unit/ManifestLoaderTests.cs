@@ -173,10 +173,10 @@ public class ManifestLoaderTests
         Assert.All(errors, e => Assert.Equal(Path, e.File));
         Assert.Equal(
             [
-                (2, "unknown key 'colour' in manifest (allowed: name, source, target, entities, landing, stage, publish)"),
+                (2, "unknown key 'colour' in manifest (allowed: name, source, tenants, tenant_column, target, entities, landing, stage, publish)"),
                 (6, "unknown key 'sep' in source (allowed: type, path, delimiter, quote, header, columns, encoding, sheet)"),
                 (10, "unknown key 'pasword' in target (allowed: type, connection, schema)"),
-                (14, "unknown key 'batchsize' in entity (allowed: name, table, key, legacy_key, mode, scd2, batch_size, staging, rules, columns)"),
+                (14, "unknown key 'batchsize' in entity (allowed: name, table, key, legacy_key, mode, scd2, batch_size, staging, depends_on, rules, columns)"),
                 (16, "unknown key 'sevrity' in rule (allowed: column, severity, message, format, required, type, regex, range, allowed, unique, max_length, check)"),
                 (17, "unknown key 'maxx' in range (allowed: min, max)"),
                 (19, "unknown key 'trimm' in column 'a' (allowed: from, trim, type, format, default, const, uuid, expr, references, lookup)"),

@@ -5,13 +5,31 @@ using static Ferry.Targets.Postgres.PostgresValues;
 namespace Ferry.Targets.Postgres;
 
 /// <summary>
+/// Part of a run to undo: one tenant's changes, or a range of one entity's batches (of one tenant).
+/// Batch numbers are the ledger's (<c>ferry.batches.batch_no</c>); a tenant's batches are those of
+/// the range that the tenant loaded.
+/// </summary>
+public sealed record RollbackScope(string? Tenant = null, string? Entity = null, int? FirstBatch = null, int? LastBatch = null)
+{
+    public bool Partial => Tenant is not null || Entity is not null;
+
+    public string Describe() =>
+        (Entity is null ? "" : $"entity {Entity}") +
+        (FirstBatch is null ? "" : $" batches {FirstBatch}-{LastBatch}") +
+        (Tenant is null ? "" : $"{(Entity is null ? "" : " of ")}tenant {Tenant}");
+}
+
+/// <summary>
 /// Returns the target to its state before a run, from the run's undo log: rows it inserted are
 /// deleted, rows it updated get their before-images back, a replaced table gets its old contents.
 /// All of it happens in one transaction, under the manifest's run lock.
 /// </summary>
 public static class PostgresRollback
 {
-    public static async Task<RollbackResult> RollbackAsync(MigrationManifest manifest, long runId, CancellationToken cancellationToken)
+    public static Task<RollbackResult> RollbackAsync(MigrationManifest manifest, long runId, CancellationToken cancellationToken) =>
+        RollbackAsync(manifest, runId, new RollbackScope(), cancellationToken);
+
+    public static async Task<RollbackResult> RollbackAsync(MigrationManifest manifest, long runId, RollbackScope scope, CancellationToken cancellationToken)
     {
         await using var connection = await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
         await using (var locking = connection.CreateCommand())
@@ -23,7 +41,9 @@ public static class PostgresRollback
         }
         try
         {
-            return await RollbackLockedAsync(connection, manifest, runId, cancellationToken).ConfigureAwait(false);
+            return scope.Partial
+                ? await PostgresPartialRollback.RollbackAsync(connection, manifest, runId, scope, cancellationToken).ConfigureAwait(false)
+                : await RollbackLockedAsync(connection, manifest, runId, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -80,7 +100,8 @@ public static class PostgresRollback
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var results = new List<RollbackEntity>();
         // Entities are undone in the reverse of the order they were loaded, children before parents.
-        foreach (var spec in manifest.Entities.Reverse())
+        // With tenants the business key (and so each undo key) starts with the tenant column.
+        foreach (var spec in manifest.PerTenant()[0].Entities.Reverse())
         {
             var entity = spec.Name;
             var table = $"{Quote(manifest.Target.Schema)}.{Quote(spec.Table)}";
