@@ -142,7 +142,7 @@ public class DatabaseManifestTests
         Assert.Equal(
             [
                 (4, "unknown key 'connection' in source (allowed: type, path, delimiter, quote, header, columns, encoding, sheet)"),
-                (10, "unknown key 'from' in entity (allowed: name, table, key, mode, batch_size, staging, rules, columns)"),
+                (10, "unknown key 'from' in entity (allowed: name, table, key, mode, scd2, batch_size, staging, rules, columns)"),
             ],
             errors.Select(e => (e.Line, e.Message)));
     }

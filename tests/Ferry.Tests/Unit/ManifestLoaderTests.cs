@@ -176,7 +176,7 @@ public class ManifestLoaderTests
                 (2, "unknown key 'colour' in manifest (allowed: name, source, target, entities)"),
                 (6, "unknown key 'sep' in source (allowed: type, path, delimiter, quote, header, columns, encoding, sheet)"),
                 (10, "unknown key 'pasword' in target (allowed: type, connection, schema)"),
-                (14, "unknown key 'batchsize' in entity (allowed: name, table, key, mode, batch_size, staging, rules, columns)"),
+                (14, "unknown key 'batchsize' in entity (allowed: name, table, key, mode, scd2, batch_size, staging, rules, columns)"),
                 (16, "unknown key 'sevrity' in rule (allowed: column, severity, message, format, required, type, regex, range, allowed, unique, max_length, check)"),
                 (17, "unknown key 'maxx' in range (allowed: min, max)"),
                 (19, "unknown key 'trimm' in column 'a' (allowed: from, trim, type, format, default, const, uuid, expr, references)"),
@@ -192,7 +192,7 @@ public class ManifestLoaderTests
     [InlineData("batch_size: 10", "batch_size: 0", 13, "batch_size must be between 1 and 1000000")]
     [InlineData("batch_size: 10", "batch_size: 1048576", 13, "batch_size must be between 1 and 1000000")] // a stage id holds a row's place in its batch in 20 bits
     [InlineData("batch_size: 10", "batch_size: [10]", 13, "'batch_size' must be a single value")]
-    [InlineData("mode: upsert", "mode: merge", 12, "unknown mode 'merge' (expected insert, upsert or replace)")]
+    [InlineData("mode: upsert", "mode: merge", 12, "unknown mode 'merge' (expected insert, upsert, replace or scd2)")]
     [InlineData("type: csv", "type: json", 3, "unknown source type 'json' (expected csv, xlsx, sqlite, postgres, mysql or sqlserver)")]
     [InlineData("type: sqlite", "type: oracle", 7, "unknown target type 'oracle' (expected sqlite or postgres)")]
     [InlineData("b, type: int, severity", "b, type: money, severity", 16, "unknown type 'money' (expected text, int, decimal, real, bool, date, datetime or uuid)")]
