@@ -50,7 +50,9 @@ internal sealed class TargetTables : IAsyncDisposable
     {
         var columns = plan.Mapper.Columns;
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => Quote(c.Target)))} FROM {Table(plan.Spec.Table)}";
+        // A history (scd2) holds several versions of a key: its current one is what the source says now.
+        command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => Quote(c.Target)))} FROM {Table(plan.Spec.Table)}" +
+            (plan.Spec.Mode == LoadMode.Scd2 ? " WHERE is_current" : "");
         command.CommandTimeout = 0;
         DbDataReader reader;
         try
