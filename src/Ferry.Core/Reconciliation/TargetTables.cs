@@ -50,7 +50,10 @@ internal sealed partial class TargetTables : IAsyncDisposable
     {
         var columns = plan.Mapper.Columns;
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => Quote(c.Target)))} FROM {Table(plan.Spec.Table)}{TenantFilter(plan, "")}";
+        // A history (scd2) holds several versions of a key: its current one is what the source says now.
+        // (scd2 is not available with tenants, so no tenant filter meets it.)
+        command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => Quote(c.Target)))} FROM {Table(plan.Spec.Table)}" +
+            (plan.Spec.Mode == LoadMode.Scd2 ? " WHERE is_current" : TenantFilter(plan, ""));
         AddTenant(command, plan.Tenant);
         command.CommandTimeout = 0;
         DbDataReader reader;

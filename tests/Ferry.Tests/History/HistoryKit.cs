@@ -135,11 +135,16 @@ internal sealed class HistoryTarget : IDisposable
     /// when the tables are. Without <paramref name="versionIds"/> the surrogate ids are left out (a
     /// PostgreSQL identity does not give back the numbers of a rolled-back transaction).
     /// </summary>
-    public List<string> Dump(bool versionIds = true) =>
+    public List<string> Dump(bool versionIds = true) => !Exists() ? [] :
         Query("SELECT * FROM {t} ORDER BY citizen_id, valid_from, version_id")
             .Select(r => string.Join(" | ", r.Where(p => versionIds || p.Key != "version_id")
                 .Select(p => $"{p.Key}={Text(p.Value)}")))
             .ToList();
+
+    /// <summary>Whether the history table has been created.</summary>
+    public bool Exists() => Postgres
+        ? Pg.TableExists(Table)
+        : File.Exists(Workspace.PathOf("h.db")) && Count("SELECT count(*) FROM sqlite_master WHERE name = 'citizen_history'") > 0;
 
     /// <summary>A stored value as text: booleans as 0/1 and times as UTC text, so that both targets read alike.</summary>
     public static string Text(object? value) => value switch

@@ -185,5 +185,23 @@ public class HistoryLoadTests
         target.AssertConsistent();
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task A_plain_run_reconciles_the_source_against_the_current_versions(string kind)
+    {
+        using var target = new HistoryTarget(kind);
+        target.WriteManifest("close");
+        target.WriteFile(January);
+        Assert.Equal(0, (await target.Workspace.Ferry("run", "ferry.yaml", "--as-of", "2026-01-01")).ExitCode);
+        target.WriteFile(February);
+
+        var second = await target.Workspace.Ferry("run", "ferry.yaml", "--as-of", "2026-02-01");
+
+        Assert.True(second.ExitCode == 0, second.ToString());
+        Assert.Contains("reconciliation of run", second.Output, StringComparison.Ordinal);
+        Assert.Contains(": ok", second.Output, StringComparison.Ordinal);
+    }
+
     private static string StripId(string row) => string.Join(" | ", row.Split(" | ").Where(p => !p.StartsWith("version_id=", StringComparison.Ordinal)));
 }

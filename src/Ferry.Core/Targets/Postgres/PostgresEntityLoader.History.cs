@@ -144,16 +144,15 @@ internal sealed partial class PostgresEntityLoader
         // the versions about to be corrected in place, correct them; close the versions that end; open the
         // new ones (after the closing, for the one-current-version index); report each row's fate.
         historySql = $"""
-            UPDATE {work} w SET cur = c.version_id, act = c.act
-            FROM (SELECT s.ord, t.version_id, CASE
-                      WHEN @late THEN CASE WHEN t.version_id IS NOT NULL AND NOT {changed} THEN 'same' ELSE 'late' END
-                      WHEN t.version_id IS NULL THEN CASE WHEN {latest} > @asOf THEN 'late' ELSE 'new' END
+            ANALYZE {work};
+            UPDATE {work} s SET cur = t.version_id, act = CASE
+                      WHEN @late THEN CASE WHEN NOT {changed} THEN 'same' ELSE 'late' END
                       WHEN t.valid_from > @asOf THEN CASE WHEN {changed} THEN 'late' ELSE 'same' END
                       WHEN {changed} THEN CASE WHEN t.valid_from = @asOf THEN 'fix' WHEN {deleted} THEN 'reopen' ELSE 'version' END
                       WHEN {Differs(others)} THEN 'type1'
-                      ELSE 'same' END AS act
-                  FROM {work} s LEFT JOIN {table} t ON {Match("t", "s")} AND t.is_current) c
-            WHERE w.ord = c.ord;
+                      ELSE 'same' END
+            FROM {table} t WHERE {Match("t", "s")} AND t.is_current;
+            UPDATE {work} s SET act = CASE WHEN @late OR {latest} > @asOf THEN 'late' ELSE 'new' END WHERE s.act IS NULL;
             {Log("u", $"(SELECT t.version_id, {KeyText("t", keys)} AS k, to_jsonb(t) AS image FROM {table} t JOIN {work} w ON w.cur = t.version_id WHERE w.act IN ('fix', 'type1')) v",
                 "jsonb_agg(image ORDER BY version_id)")}
             {(sets.Count == 0 ? "" : $"UPDATE {table} t SET {string.Join(", ", sets)} FROM {work} s WHERE s.cur = t.version_id AND s.act IN ('fix', 'type1');")}
