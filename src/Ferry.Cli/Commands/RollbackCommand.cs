@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Ferry.Manifest;
 using Ferry.Targets;
-using Ferry.Targets.Postgres;
 
 namespace Ferry.Cli.Commands;
 
@@ -19,9 +18,7 @@ internal static class RollbackCommand
         command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
         {
             var manifest = ManifestLoader.Load(parse.GetValue(manifestArg)!);
-            if (manifest.Target.Kind != TargetKind.Postgres)
-                throw new TargetException("rollback needs an undo log, which only the postgres target keeps; a SQLite target cannot be rolled back");
-            var result = await PostgresRollback.RollbackAsync(manifest, parse.GetValue(run), ct).ConfigureAwait(false);
+            var result = await Rollback.RollBackRunAsync(manifest, parse.GetValue(run), ct).ConfigureAwait(false);
             foreach (var entity in result.Entities)
                 await console.Output.WriteLineAsync(entity.Replaced
                     ? $"{entity.Entity}: the table's contents before run {result.RunId} are back"

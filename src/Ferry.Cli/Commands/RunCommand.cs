@@ -22,9 +22,10 @@ internal static class RunCommand
         var restart = new Option<bool>("--restart") { Description = "Do not resume an interrupted run: mark it failed and start a new run" };
         var noReconcile = new Option<bool>("--no-reconcile") { Description = "Do not reconcile the run against its source and target when it ends" };
         var sample = new Option<int>("--sample") { Description = "Rows per entity the reconciliation compares field by field (default 10)", DefaultValueFactory = _ => 10 };
+        var asOf = new Option<string?>("--as-of") { Description = "scd2 entities: when the versions this run opens become valid, as a date (2026-03-01) or UTC date-time (default: the run's start)" };
         var command = new Command("run", "Run a manifest: every row is landed, validated, mapped and loaded under the run ledger, then reconciled")
         {
-            manifestArg, dryRun, entity, source, logJson, resume, restart, noReconcile, sample,
+            manifestArg, dryRun, entity, source, logJson, resume, restart, noReconcile, sample, asOf,
         };
         command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
         {
@@ -37,6 +38,7 @@ internal static class RunCommand
                 SourceOverride = parse.GetValue(source) is { } path ? Path.GetFullPath(path) : null,
                 Resume = parse.GetValue(resume),
                 Restart = parse.GetValue(restart),
+                AsOf = parse.GetValue(asOf) is { } time ? ParseAsOf(time) : null,
                 BeforeLoad = (plans, columns) =>
                 {
                     compiled = plans;
@@ -85,4 +87,11 @@ internal static class RunCommand
         }));
         return command;
     }
+
+    /// <summary>A date (midnight UTC) or a date-time, taken as UTC unless it names its offset.</summary>
+    private static DateTime ParseAsOf(string text) =>
+        DateTime.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var time)
+            ? time
+            : throw new UsageException($"--as-of '{text}' is not a date (2026-03-01) or a date-time (2026-03-01T12:00:00Z)");
 }

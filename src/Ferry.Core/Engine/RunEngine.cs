@@ -32,6 +32,12 @@ public sealed record RunOptions
     /// <summary>The pause before the first retry; it doubles with each one.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// scd2 entities: when the versions this run opens become valid (and the ones it closes stop being):
+    /// the date of the file it loads, say. Default: the run's start time. A resumed run keeps the one it began with.
+    /// </summary>
+    public DateTime? AsOf { get; init; }
+
     /// <summary>Called once the entities are bound to the source (with its column count), before the target is opened.</summary>
     public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
 }
@@ -113,7 +119,7 @@ public static class RunEngine
         {
             var sourceName = options.SourceOverride ?? manifest.Source.Describe();
             var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
-                options.DryRun, correlation, options.Resume, options.Restart);
+                options.DryRun, correlation, options.Resume, options.Restart, options.AsOf, WholeSource: options.SourceOverride is null);
             var begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
             var runId = begin.RunId;
             if (!options.DryRun)

@@ -46,7 +46,7 @@ public enum TargetKind { Sqlite, Postgres }
 /// <param name="Schema">PostgreSQL: the schema of the production tables (the ledger is always in <c>ferry</c>).</param>
 public sealed record TargetSpec(TargetKind Kind, SecretString Connection, string Schema, int Line);
 
-public enum LoadMode { Insert, Upsert, Replace }
+public enum LoadMode { Insert, Upsert, Replace, Scd2 }
 
 public sealed record EntitySpec(
     string Name,
@@ -58,7 +58,8 @@ public sealed record EntitySpec(
     IReadOnlyList<RuleSpec> Rules,
     IReadOnlyList<ColumnSpec> Columns,
     int Line,
-    EntitySource? From = null);
+    EntitySource? From = null,
+    HistorySpec? History = null);
 
 /// <summary>
 /// Where an entity of a database source reads its rows: a table (all its columns, or those listed)

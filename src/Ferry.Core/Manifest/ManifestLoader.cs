@@ -256,8 +256,8 @@ public sealed partial class ManifestLoader
     {
         // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
         var map = Fields(node, "entity", databaseSource
-            ? ["name", "from", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]
-            : ["name", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]);
+            ? ["name", "from", "table", "key", "mode", "scd2", "batch_size", "staging", "rules", "columns"]
+            : ["name", "table", "key", "mode", "scd2", "batch_size", "staging", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
         if (name is not null && !IdentifierPattern().IsMatch(name))
             Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
@@ -273,7 +273,8 @@ public sealed partial class ManifestLoader
             "insert" => LoadMode.Insert,
             "upsert" => LoadMode.Upsert,
             "replace" => LoadMode.Replace,
-            _ => Invalid<LoadMode>(map["mode"], $"unknown mode '{modeText}' (expected insert, upsert or replace)"),
+            "scd2" => LoadMode.Scd2,
+            _ => Invalid<LoadMode>(map["mode"], $"unknown mode '{modeText}' (expected insert, upsert, replace or scd2)"),
         };
         if (mode == LoadMode.Upsert && key.Count == 0)
             Error(node.Start, $"entity '{name}': mode upsert needs a business 'key'");
@@ -319,9 +320,10 @@ public sealed partial class ManifestLoader
             else if (key.Contains(c.Target))
                 errors.Add(new ManifestError(file, c.Line, 1, $"entity '{name}': key column '{c.Target}' cannot be 'uuid: key', which is made from the key"));
 
+        var history = ParseHistory(map, node, name, mode, key, columns, staging);
         if (name is null || table is null)
             return null;
-        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from);
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from, history);
     }
 
     private static readonly string[] RuleKinds = ["required", "type", "regex", "range", "allowed", "unique", "max_length", "check"];

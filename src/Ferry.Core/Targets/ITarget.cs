@@ -36,7 +36,10 @@ public interface IEntityLoader : IAsyncDisposable
 /// <param name="SourceFingerprint">Size and modification time of the source: a run resumes only on the same input.</param>
 /// <param name="Resume">Also resume the manifest's latest run when it failed (a dead process's run is always resumed).</param>
 /// <param name="Restart">Never resume: mark an interrupted run failed and start afresh.</param>
-public sealed record RunStart(string Manifest, string? Name, string Source, string SourceFingerprint, bool DryRun, string CorrelationId, bool Resume, bool Restart);
+/// <param name="AsOf">scd2 entities: the time the versions the run opens become valid (default: the run's start).</param>
+/// <param name="WholeSource">The run reads the manifest's own source, not a <c>--source</c> file: an scd2 entity's absent keys mean something.</param>
+public sealed record RunStart(string Manifest, string? Name, string Source, string SourceFingerprint, bool DryRun, string CorrelationId, bool Resume, bool Restart,
+    DateTime? AsOf = null, bool WholeSource = true);
 
 /// <summary>The run the target opened: a new one, or an interrupted one with each entity's checkpoint.</summary>
 public sealed record RunBegin(long RunId, bool Resumed, IReadOnlyDictionary<string, EntityCheckpoint> Checkpoints);

@@ -24,7 +24,7 @@ namespace Ferry.Targets.Postgres;
 /// the record is not stale: every update Ferry makes marks stale the records that listed the version
 /// it replaces. Changes other programs make to the table are not seen by the skip.
 /// </remarks>
-internal sealed class PostgresEntityLoader : IEntityLoader
+internal sealed partial class PostgresEntityLoader : IEntityLoader
 {
     private readonly PostgresTarget target;
     private readonly NpgsqlConnection connection;
@@ -69,6 +69,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     /// </summary>
     private void BuildStatements(IReadOnlyDictionary<string, string> types)
     {
+        if (plan.Spec.Mode == LoadMode.Scd2)
+        {
+            BuildHistoryStatements(types);
+            return;
+        }
         string From(string alias, ColumnSpec c) => $"{alias}.{Quote(c.Target)}::{types[c.Target]}";
         var list = string.Join(", ", columns.Select(c => Quote(c.Target)));
         var select = string.Join(", ", columns.Select(c => From("s", c)));
@@ -147,15 +152,18 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             {(dryRun ? "" : "BEGIN;")}
             SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
             {PostgresLedgerSchema.CreateStaging(plan.Spec.Name)}
+            {(plan.Spec.Mode == LoadMode.Scd2 ? HistoryLedger : "")}
             INSERT INTO ferry.run_entities (run_id, entity, target, target_schema, mode, position) VALUES (@run, @entity, @target, @schema, @mode, @position) ON CONFLICT DO NOTHING;
             DELETE FROM {rowsTable} r USING ferry.batches b
                 WHERE b.run_id = @run AND b.entity = @entity AND b.state = 'landed' AND r.run_id = b.run_id AND r.batch_no = b.batch_no;
             DELETE FROM ferry.batches WHERE run_id = @run AND entity = @entity AND state = 'landed';
             {(dryRun ? "" : "COMMIT;")}
-            CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}) ON COMMIT DELETE ROWS;
+            CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}{(plan.Spec.Mode == LoadMode.Scd2 ? ", act text, cur bigint" : "")}) ON COMMIT DELETE ROWS;
             """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
         if (plan.Spec.Mode == LoadMode.Upsert && keys.Count > 0)
             prior = await PriorRunAsync(cancellationToken).ConfigureAwait(false);
+        if (plan.Spec.Mode == LoadMode.Scd2)
+            await BeginHistoryAsync(cancellationToken).ConfigureAwait(false);
         if (outer)
         {
             await ExecuteAsync(dryRun ? "SAVEPOINT ferry_entity" : "BEGIN", cancellationToken).ConfigureAwait(false);
@@ -174,7 +182,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
         // COPY writes Ferry's own binary types, so it goes straight into the table only where they are the columns' types.
         var empty = await ScalarAsync<bool>($"SELECT NOT EXISTS (SELECT FROM {table})", cancellationToken).ConfigureAwait(false);
-        direct = empty && columns.All(c => SameType(types[c.Target], c.Type));
+        direct = empty && plan.Spec.Mode != LoadMode.Scd2 && columns.All(c => SameType(types[c.Target], c.Type));
         // An empty table holds nothing an earlier run's records describe (someone emptied it): no row is skipped.
         if (empty)
             prior = null;
@@ -225,6 +233,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     private async Task<Dictionary<string, string>> EnsureTableAsync(CancellationToken cancellationToken)
     {
         var existing = await ColumnTypesAsync(cancellationToken).ConfigureAwait(false);
+        if (plan.Spec.Mode == LoadMode.Scd2)
+            return await EnsureHistoryTableAsync(existing, cancellationToken).ConfigureAwait(false);
         if (existing.Count == 0)
         {
             var definitions = columns.Select(c => $"{Quote(c.Target)} {ColumnType(c.Type)}");
@@ -507,6 +517,11 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             await ExecuteAsync($"TRUNCATE {work}", cancellationToken).ConfigureAwait(false);
         workDirty = true;
         await CopyAsync($"COPY {work} (ord, {string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: true, cancellationToken).ConfigureAwait(false);
+        if (plan.Spec.Mode == LoadMode.Scd2)
+        {
+            await WriteHistoryAsync(batch, rows, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         if (captureSql.Length > 0)
         {
             // The capture may mark records stale, those of the window fetched ahead among them.
@@ -663,6 +678,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
+        if (plan.Spec.Mode == LoadMode.Scd2)
+            await CloseMissingAsync(cancellationToken).ConfigureAwait(false);
         await ExecuteAsync("UPDATE ferry.run_entities SET completed_at = now() WHERE run_id = @run AND entity = @entity", cancellationToken).ConfigureAwait(false);
         if (open)
         {

@@ -4,11 +4,6 @@ using static Ferry.Targets.Postgres.PostgresValues;
 
 namespace Ferry.Targets.Postgres;
 
-/// <summary>What a rollback undid, per entity.</summary>
-public sealed record RollbackResult(long RunId, IReadOnlyList<RollbackEntity> Entities);
-
-public sealed record RollbackEntity(string Entity, long Deleted, long Restored, bool Replaced);
-
 /// <summary>
 /// Returns the target to its state before a run, from the run's undo log: rows it inserted are
 /// deleted, rows it updated get their before-images back, a replaced table gets its old contents.
@@ -78,6 +73,7 @@ public static class PostgresRollback
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 later.Add(reader.GetInt64(0));
         }
+        later = [.. later.Union(await PostgresHistory.LaterRunsAsync(connection, runId, cancellationToken).ConfigureAwait(false)).OrderDescending()];
         if (later.Count > 0)
             throw new TargetException($"run {runId} cannot be rolled back: later run(s) {string.Join(", ", later)} changed the same rows. Roll those back first, newest first");
 
@@ -91,6 +87,11 @@ public static class PostgresRollback
             var keys = spec.Key.Select(k => spec.Columns.First(c => c.Target == k)).ToList();
             var columns = spec.Columns;
             var kept = $"ferry.{Quote($"replaced_{runId}_{entity}")}";
+            if (spec.Mode == LoadMode.Scd2)
+            {
+                results.Add(await PostgresHistory.RollbackEntityAsync(connection, table, runId, entity, cancellationToken).ConfigureAwait(false));
+                continue;
+            }
             var replaced = await ScalarAsync<bool?>(connection,
                 "SELECT true FROM ferry.undo WHERE run_id = @run AND entity = @entity AND action = 'r' LIMIT 1", runId, manifest, cancellationToken, entity).ConfigureAwait(false) is true;
             if (replaced)

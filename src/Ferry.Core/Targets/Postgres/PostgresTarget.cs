@@ -190,8 +190,12 @@ public sealed class PostgresTarget : ITarget
         }
     }
 
+    /// <summary>How the run began (its as-of time, whether it reads the whole source), once it has.</summary>
+    internal RunStart? Start { get; private set; }
+
     public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
     {
+        Start = start;
         return await RunLedger.BeginAsync(connection, PostgresLedgerSchema.Names, start, DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
     }
 

@@ -23,7 +23,7 @@ namespace Ferry.Targets.Sqlite;
 /// value by value with the incoming one: only a row that differs is written. Either way the
 /// comparison is against what the table holds, so a row changed behind Ferry's back is put right.
 /// </remarks>
-internal sealed class SqliteEntityLoader : IEntityLoader
+internal sealed partial class SqliteEntityLoader : IEntityLoader
 {
     private const int LookupChunk = 500;
 
@@ -73,7 +73,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         rowCorrected = Statement($"UPDATE {rows} SET status = 'imported', resolved_by_run = ?1 WHERE stage_id = ?2 AND status = 'error'");
         var insertSql = $"INSERT INTO {Quote(table)} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) VALUES ({Params(columns.Count)})";
         insert = Statement(insertSql);
-        if (keyColumns.Length > 0)
+        // An scd2 entity's statements are its own (SqliteEntityLoader.History.cs).
+        if (keyColumns.Length > 0 && plan.Spec.Mode != LoadMode.Scd2)
         {
             // A row whose key is there already is left alone (and then looked up); any other
             // constraint still fails the statement. A key index the conflict target does not match
@@ -124,6 +125,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         await EnsureTableAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         await EnsureStagingAsync(connection, plan.Spec.Name, cancellationToken).ConfigureAwait(false);
         var loader = new SqliteEntityLoader(connection, runId, plan);
+        if (plan.Spec.Mode == LoadMode.Scd2)
+            await loader.BeginHistoryAsync(target, cancellationToken).ConfigureAwait(false);
         using (var register = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_entities (run_id, entity, target, mode, position) VALUES (?1, ?2, ?3, ?4, ?5)"))
             Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant(), (long)plan.Position);
         // Batches an interrupted attempt landed but never loaded, with their rows' records: they are
@@ -153,6 +156,11 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private static async Task EnsureTableAsync(SqliteConnection connection, EntityPlan plan, CancellationToken cancellationToken)
     {
         var spec = plan.Spec;
+        if (spec.Mode == LoadMode.Scd2)
+        {
+            await EnsureHistoryTableAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         var existing = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         await using (var info = connection.CreateCommand())
         {
@@ -316,6 +324,11 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private void WriteRows(Batch batch, CancellationToken cancellationToken)
     {
         using var held = new SqliteNative.Held(connection.Handle!.DangerousGetHandle());
+        if (history is not null)
+        {
+            WriteHistory(batch, cancellationToken);
+            return;
+        }
         var probed = !insertFirst && Probe(batch);
         var upsert = plan.Spec.Mode == LoadMode.Upsert;
         for (var i = 0; i < batch.Rows.Count; i++)
@@ -495,6 +508,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
+        if (history is not null)
+            await CloseMissingAsync(cancellationToken).ConfigureAwait(false);
         Run(entityComplete, SqliteTarget.Now(), runId, plan.Spec.Name);
         if (entityOpen)
         {

@@ -17,7 +17,7 @@ internal static class SqliteLedgerSchema
             correlation_id TEXT NOT NULL,
             started_at     TEXT NOT NULL,
             finished_at    TEXT,
-            status         TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'partial', 'failed')),
+            status         TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'partial', 'failed', 'rolled_back')),
             error          TEXT,
             host           TEXT,
             pid            INTEGER,

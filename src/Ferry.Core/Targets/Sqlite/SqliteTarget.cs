@@ -153,7 +153,7 @@ public sealed class SqliteTarget : ITarget
         return connection.Secrets.Any(secret => secret.Length > 0 && source.Contains(secret, StringComparison.Ordinal));
     }
 
-    private static FileStream AcquireRunLock(MigrationManifest manifest, string databasePath)
+    internal static FileStream AcquireRunLock(MigrationManifest manifest, string databasePath)
     {
         var directory = Path.GetDirectoryName(databasePath)!;
         if (!Directory.Exists(directory))
@@ -168,8 +168,12 @@ public sealed class SqliteTarget : ITarget
         }
     }
 
+    /// <summary>How the run began (its as-of time, whether it reads the whole source), once it has.</summary>
+    internal RunStart? Start { get; private set; }
+
     public async Task<RunBegin> BeginRunAsync(RunStart start, CancellationToken cancellationToken)
     {
+        Start = start;
         await ExecuteAsync(connection, SqliteLedgerSchema.Create, cancellationToken).ConfigureAwait(false);
         await SqliteLedgerSchema.UpgradeAsync(connection, cancellationToken).ConfigureAwait(false);
         return await RunLedger.BeginAsync(connection, SqliteLedgerSchema.Names, start, Now(), cancellationToken).ConfigureAwait(false);
