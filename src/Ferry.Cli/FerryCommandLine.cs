@@ -21,6 +21,11 @@ public static class FerryCommandLine
         root.Subcommands.Add(LedgerCommands.Rejects(console));
         root.Subcommands.Add(RollbackCommand.Create(console));
         root.Subcommands.Add(ReconcileCommand.Create(console));
+        root.Subcommands.Add(PipelineCommands.Ingest(console));
+        root.Subcommands.Add(PipelineCommands.Pipeline(console));
+        root.Subcommands.Add(PipelineCommands.Publish(console));
+        root.Subcommands.Add(PipelineCommands.Files(console));
+        root.Subcommands.Add(PipelineCommands.Audit(console));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -9,10 +9,19 @@ public sealed record MigrationManifest(
     IReadOnlyList<EntitySpec> Entities)
 {
     public string Directory => Path.GetDirectoryName(Path.GetFullPath(FilePath))!;
+
+    /// <summary>Files landing in a folder, read by <c>ferry ingest</c> and <c>ferry pipeline run</c> (see LandingManifest.cs).</summary>
+    public LandingSpec? Landing { get; init; }
+
+    /// <summary>The folder, relative to the manifest, where validated files are kept as Parquet; null: <c>stage</c>.</summary>
+    public string? StageFolder { get; init; }
+
+    /// <summary>The mart's SQL files, relative to the manifest, run in order in one transaction by <c>ferry publish</c>.</summary>
+    public IReadOnlyList<string> Publish { get; init; } = [];
 }
 
-/// <summary>Files (csv, xlsx), or a database read over ADO.NET (sqlite, postgres, mysql, sqlserver).</summary>
-public enum SourceKind { Csv, Xlsx, Sqlite, Postgres, MySql, SqlServer }
+/// <summary>Files (csv, xlsx, parquet), or a database read over ADO.NET (sqlite, postgres, mysql, sqlserver).</summary>
+public enum SourceKind { Csv, Xlsx, Sqlite, Postgres, MySql, SqlServer, Parquet }
 
 /// <summary>What a MySQL zero date (<c>0000-00-00</c>, or a date with a zero month or day) becomes.</summary>
 public enum ZeroDateRule { Null, Error }
@@ -38,7 +47,7 @@ public sealed record SourceSpec(
     public bool IsDatabase => Kind is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
 
     /// <summary>The source as the ledger and logs name it: the file, or the kind of database (never its connection).</summary>
-    public string Describe() => Path ?? $"{Kind.ToString().ToLowerInvariant()} database";
+    public string Describe() => Path ?? (IsDatabase ? $"{Kind.ToString().ToLowerInvariant()} database" : "landing files");
 }
 
 public enum TargetKind { Sqlite, Postgres }

@@ -60,9 +60,13 @@ public sealed partial class ManifestLoader
             return null;
         }
 
-        var map = Fields(root, "manifest", "name", "source", "target", "entities");
+        var map = Fields(root, "manifest", "name", "source", "target", "entities", "landing", "stage", "publish");
         var name = OptionalString(map, "name");
-        var source = map.TryGetValue("source", out var s) ? ParseSource(s) : Missing<SourceSpec>(root, "source");
+        // Files that come through 'landing' are read with their own file type's source.
+        var landing = map.TryGetValue("landing", out var l) ? ParseLanding(l) : null;
+        var source = map.TryGetValue("source", out var s) ? ParseSource(s)
+            : landing is not null ? LandingPlaceholder(landing)
+            : Missing<SourceSpec>(root, "source");
         var target = map.TryGetValue("target", out var t) ? ParseTarget(t) : Missing<TargetSpec>(root, "target");
         var entities = new List<EntitySpec>();
         if (!map.TryGetValue("entities", out var e))
@@ -94,9 +98,13 @@ public sealed partial class ManifestLoader
             if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
                 errors.Add(new ManifestError(file, entity.Line, 1, $"entity '{entity.Name}' needs 'from' (the table or query it reads): the source is a database"));
 
+        CheckLanding(landing, entities);
+        var stage = map.TryGetValue("stage", out var st) ? ParseStage(st) : null;
+        var publish = map.TryGetValue("publish", out var p) ? ParsePublish(p) : [];
+
         if (source is null || target is null || errors.Count > 0)
             return null;
-        return new MigrationManifest(file, name, source, target, entities);
+        return new MigrationManifest(file, name, source, target, entities) { Landing = landing, StageFolder = stage, Publish = publish };
     }
 
     private static readonly string[] FileSourceKeys = ["type", "path", "delimiter", "quote", "header", "columns", "encoding", "sheet"];
@@ -110,24 +118,31 @@ public sealed partial class ManifestLoader
         "postgres" or "postgresql" => SourceKind.Postgres,
         "mysql" or "mariadb" => SourceKind.MySql,
         "sqlserver" or "mssql" => SourceKind.SqlServer,
+        "parquet" => SourceKind.Parquet,
         _ => null,
     };
 
-    private SourceSpec? ParseSource(YamlNode node)
+    /// <param name="landing">A landing file type's source: the files give the path, so it has none.</param>
+    private SourceSpec? ParseSource(YamlNode node, bool landing = false)
     {
         // A file and a database take different keys; the type says which (an unknown type allows all).
         var typeNode = (node as YamlMappingNode)?.Children.FirstOrDefault(p => (p.Key as YamlScalarNode)?.Value == "type").Value as YamlScalarNode;
         var known = SourceKindOf(typeNode?.Value);
-        var database = databaseSource = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
-        var map = Fields(node, "source", known is null ? [.. FileSourceKeys.Union(DatabaseSourceKeys)] : database ? DatabaseSourceKeys : FileSourceKeys);
+        var database = known is SourceKind.Sqlite or SourceKind.Postgres or SourceKind.MySql or SourceKind.SqlServer;
+        if (!landing)
+            databaseSource = database;
+        var map = Fields(node, "source", known is null ? [.. FileSourceKeys.Union(DatabaseSourceKeys)] : database ? DatabaseSourceKeys
+            : landing ? FileSourceKeys.Where(k => k != "path").ToArray() : FileSourceKeys);
         var type = RequiredString(map, node, "type");
         var kind = type is null ? (SourceKind?)null
-            : SourceKindOf(type) ?? Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv, xlsx, sqlite, postgres, mysql or sqlserver)");
+            : SourceKindOf(type) ?? Invalid<SourceKind>(map["type"], $"unknown source type '{type}' (expected csv, xlsx, parquet, sqlite, postgres, mysql or sqlserver)");
+        if (landing && database)
+            Error(map["type"].Start, $"a landing file type is read as a file (csv, xlsx or parquet), not as a {type} database");
         string? path = null;
         SecretString? connection = null;
         if (database)
             connection = map.TryGetValue("connection", out var c) ? Secret(c) : Missing<SecretString>(node, "connection");
-        else if (kind is not null)
+        else if (kind is not null && !landing)
             path = RequiredString(map, node, "path");
         var delimiter = Char(map, "delimiter", ',');
         var quote = Char(map, "quote", '"');
@@ -146,7 +161,7 @@ public sealed partial class ManifestLoader
             "error" => ZeroDateRule.Error,
             _ => Invalid<ZeroDateRule>(map["zero_dates"], $"'zero_dates' must be null or error, not '{zeroText}'"),
         };
-        if (kind is null || (database ? connection is null : path is null))
+        if (kind is null || (database ? connection is null : path is null && !landing))
             return null;
         return new SourceSpec(kind.Value, path, connection, delimiter, quote, header, columns, encoding, sheet, zeroDates, (int)node.Start.Line);
     }

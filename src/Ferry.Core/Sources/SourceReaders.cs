@@ -47,7 +47,9 @@ public static class SourceReaders
     {
         var spec = manifest.Source;
         var relative = overridePath ?? spec.Path
-            ?? throw new InvalidOperationException($"a {spec.Describe()} is read per entity, not as one file");
+            ?? throw (spec.IsDatabase
+                ? new InvalidOperationException($"a {spec.Describe()} is read per entity, not as one file")
+                : new SourceException("manifest", 0, "source", "the manifest has no source file: its files come through 'landing' (run 'ferry pipeline run')"));
         var path = Path.GetFullPath(Path.Combine(manifest.Directory, relative));
         if (overridePath is not null)
         {
@@ -55,8 +57,9 @@ public static class SourceReaders
             {
                 ".xlsx" => SourceKind.Xlsx,
                 ".csv" => SourceKind.Csv,
+                ".parquet" => SourceKind.Parquet,
                 _ when spec.IsDatabase => throw new SourceException(Path.GetFileName(path), 0, "file",
-                    "a file read in place of a database source must be .csv or .xlsx"),
+                    "a file read in place of a database source must be .csv, .xlsx or .parquet"),
                 _ => spec.Kind,
             };
             if (kind != spec.Kind || kind == SourceKind.Csv && Path.GetExtension(path).Equals(".csv", StringComparison.OrdinalIgnoreCase))
@@ -65,6 +68,7 @@ public static class SourceReaders
         return spec.Kind switch
         {
             SourceKind.Csv => await CsvSourceReader.OpenAsync(path, spec, cancellationToken).ConfigureAwait(false),
+            SourceKind.Parquet => await ParquetSourceReader.OpenAsync(path, cancellationToken).ConfigureAwait(false),
             _ => await XlsxSourceReader.OpenAsync(path, spec, cancellationToken).ConfigureAwait(false),
         };
     }

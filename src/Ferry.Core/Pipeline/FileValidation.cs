@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ferry.Contracts;
+using Ferry.Diagnostics;
+using Ferry.Engine;
+using Ferry.Manifest;
+using Ferry.Sources;
+
+namespace Ferry.Pipeline;
+
+/// <summary>One problem found in a file: where, which rule, and why.</summary>
+public sealed record FileProblem(
+    [property: JsonPropertyName("line")] long Line,
+    [property: JsonPropertyName("column")] string? Column,
+    [property: JsonPropertyName("rule")] string Rule,
+    [property: JsonPropertyName("severity")] string Severity,
+    [property: JsonPropertyName("entity")] string? Entity,
+    [property: JsonPropertyName("message")] string Message);
+
+/// <summary>
+/// What validating a file found. A file with a <c>fatal</c> problem, a missing column or unreadable
+/// content is rejected; rows with <c>error</c> problems are rejected one by one when the file loads.
+/// </summary>
+public sealed record ValidationReport(
+    [property: JsonPropertyName("file")] string File,
+    [property: JsonPropertyName("rejected")] bool Rejected,
+    [property: JsonPropertyName("rows")] long Rows,
+    [property: JsonPropertyName("fatal")] long Fatal,
+    [property: JsonPropertyName("rows_with_errors")] long RowsWithErrors,
+    [property: JsonPropertyName("warnings")] long Warnings,
+    [property: JsonPropertyName("missing_columns")] IReadOnlyList<string> MissingColumns,
+    [property: JsonPropertyName("problems")] IReadOnlyList<FileProblem> Problems,
+    [property: JsonPropertyName("counts_by_rule")] IReadOnlyDictionary<string, long> CountsByRule,
+    [property: JsonPropertyName("error")] string? Error,
+    [property: JsonPropertyName("stage")] string? Stage)
+{
+    public string ToJson() => JsonSerializer.Serialize(this);
+
+    /// <summary>One line for a person: why a file was rejected, or what it holds.</summary>
+    public string Summary()
+    {
+        if (!Rejected)
+            return $"{File}: {Rows:N0} row(s) valid for loading ({RowsWithErrors:N0} will be rejected row by row, {Warnings:N0} warning(s))";
+        if (Error is not null)
+            return $"{File}: rejected: {Error}";
+        if (MissingColumns.Count > 0)
+            return $"{File}: rejected: missing column(s) {string.Join(", ", MissingColumns)}";
+        var first = Problems.FirstOrDefault(p => p.Severity == "fatal");
+        return $"{File}: rejected: {Fatal:N0} fatal problem(s)" + (first is null ? "" : $", the first at line {first.Line}: {Describe(first)}");
+    }
+
+    public static string Describe(FileProblem p) =>
+        (p.Column is null ? "" : $"column {p.Column}: ") + $"{p.Rule} ({p.Severity}): {p.Message}";
+}
+
+/// <summary>
+/// The validate step: reads the whole file with its entities' contracts before anything loads.
+/// A valid file's rows are written to the stage folder as Parquet, from which the history step loads.
+/// </summary>
+public static class FileValidation
+{
+    /// <summary>How many problems a report lists one by one; the rest are only counted.</summary>
+    public const int ProblemsListed = 50;
+
+    /// <summary>The stage file of a version: <c>stage/&lt;file type&gt;/000003.parquet</c>.</summary>
+    public static string StagePath(MigrationManifest manifest, RegisteredFile file) =>
+        Path.GetFullPath(Path.Combine(manifest.Directory, manifest.StageFolder ?? "stage", file.FileType, $"{file.Id:D6}.parquet"));
+
+    /// <summary>The manifest narrowed to the entities a file type loads.</summary>
+    public static MigrationManifest ForFileType(MigrationManifest manifest, FileTypeSpec type) =>
+        manifest with { Entities = manifest.Entities.Where(e => type.Entities.Contains(e.Name)).ToList() };
+
+    public static FileTypeSpec FileType(MigrationManifest manifest, RegisteredFile file) =>
+        manifest.Landing?.Files.FirstOrDefault(t => t.Name == file.FileType)
+        ?? throw new ManifestException([new ManifestError(manifest.FilePath, 0, 0,
+            $"version {file.Id} ({file.Name}) is of file type '{file.FileType}', which the manifest no longer has")]);
+
+    public static async Task<ValidationReport> ValidateAsync(MigrationManifest manifest, RegisteredFile file, CancellationToken cancellationToken)
+    {
+        var type = FileType(manifest, file);
+        var path = Path.GetFullPath(Path.Combine(manifest.Directory, file.Path));
+        var scoped = ForFileType(manifest, type);
+        ISourceReader source;
+        try
+        {
+            source = await OpenAsync(path, type.Source, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SourceException ex) when (File.Exists(path))
+        {
+            return Rejection(file, error: ex.Message);
+        }
+        await using (source.ConfigureAwait(false))
+        {
+            var columns = source.Columns;
+            // The columns the file type requires, and those the entities' rules and mappings read.
+            var needed = type.Columns
+                .Concat(scoped.Entities.SelectMany(e => e.Rules.Select(r => r.Column).Concat(e.Columns.Select(c => c.From))).OfType<string>())
+                .Distinct().ToList();
+            var missing = needed.Where(c => !columns.Contains(c, StringComparer.Ordinal)).ToList();
+            if (missing.Count > 0)
+                return Rejection(file, missing: missing);
+            var plans = EntityPlan.Build(scoped, scoped.Entities.ToDictionary(e => e.Name, _ => new SourceShape(columns, source.Origin)));
+
+            var problems = new List<FileProblem>();
+            var byRule = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            long rows = 0, fatal = 0, withErrors = 0, warnings = 0;
+            void Note(FileProblem problem)
+            {
+                byRule[problem.Rule] = byRule.GetValueOrDefault(problem.Rule) + 1;
+                if (problems.Count < ProblemsListed)
+                    problems.Add(problem);
+            }
+
+            var stagePath = StagePath(manifest, file);
+            var stage = await StageWriter.CreateAsync(stagePath, columns, cancellationToken).ConfigureAwait(false);
+            await using (stage.ConfigureAwait(false))
+            {
+                var issues = new List<ValidationIssue>();
+                try
+                {
+                    while (await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } row)
+                    {
+                        rows++;
+                        await stage.AddAsync(row, cancellationToken).ConfigureAwait(false);
+                        if (row.Problem is { } malformed)
+                        {
+                            withErrors++;
+                            Note(new FileProblem(row.Line, malformed.Column, malformed.Rule, "error", null, malformed.Message));
+                            continue;
+                        }
+                        var rowRejected = false;
+                        foreach (var plan in plans)
+                        {
+                            issues.Clear();
+                            plan.Validator.Validate(row.Values, row.Line, issues);
+                            if (!issues.Exists(i => i.RejectsRow))
+                            {
+                                var mapped = new object?[plan.Mapper.Columns.Count];
+                                if (plan.Mapper.Map(row.Values, mapped, issues) is not null && !issues.Exists(i => i.RejectsRow))
+                                    plan.Validator.Accept(row.Values, row.Line);
+                            }
+                            foreach (var issue in issues)
+                            {
+                                if (issue.Severity == Severity.Fatal)
+                                    fatal++;
+                                else if (!issue.RejectsRow)
+                                    warnings++;
+                                // Row errors are counted; fatal problems and the first errors are listed.
+                                if (issue.Severity >= Severity.Error)
+                                    Note(new FileProblem(row.Line, issue.Column, issue.Rule, issue.Severity.ToString().ToLowerInvariant(),
+                                        plan.Spec.Name, SecretMasker.Scrub(issue.Message)));
+                            }
+                            rowRejected |= issues.Exists(i => i.RejectsRow);
+                        }
+                        if (rowRejected)
+                            withErrors++;
+                    }
+                }
+                catch (SourceException ex)
+                {
+                    return Rejection(file, error: ex.Message, rows: rows);
+                }
+                if (fatal > 0)
+                {
+                    // Fatal problems first, so that the report names what stopped the file.
+                    var ordered = problems.OrderByDescending(p => p.Severity == "fatal").ThenBy(p => p.Line).ToList();
+                    return new ValidationReport(file.Name, true, rows, fatal, withErrors, warnings, [], ordered, byRule, null, null);
+                }
+                await stage.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            return new ValidationReport(file.Name, false, rows, 0, withErrors, warnings, [], problems, byRule, null,
+                Path.GetRelativePath(manifest.Directory, stagePath));
+        }
+    }
+
+    private static ValidationReport Rejection(RegisteredFile file, string? error = null, IReadOnlyList<string>? missing = null, long rows = 0) =>
+        new(file.Name, true, rows, 0, 0, 0, missing ?? [], [], new Dictionary<string, long>(), error is null ? null : SecretMasker.Scrub(error), null);
+
+    /// <summary>Opens a landed file with its file type's source settings.</summary>
+    internal static async Task<ISourceReader> OpenAsync(string path, SourceSpec spec, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+            throw new SourceException(Path.GetFileName(path), 0, "file", $"the landed file {path} is gone: put it back in the landing folder, or it cannot be validated");
+        var withPath = spec with { Path = path };
+        return spec.Kind switch
+        {
+            SourceKind.Csv => await CsvSourceReader.OpenAsync(path, withPath, cancellationToken).ConfigureAwait(false),
+            SourceKind.Parquet => await ParquetSourceReader.OpenAsync(path, cancellationToken).ConfigureAwait(false),
+            _ => await XlsxSourceReader.OpenAsync(path, withPath, cancellationToken).ConfigureAwait(false),
+        };
+    }
+}
