@@ -64,7 +64,7 @@ public static class Ingest
             var relative = Path.GetRelativePath(manifest.Directory, file.FullName);
             var same = await ledger.WithHashAsync(sha, cancellationToken).ConfigureAwait(false);
             var active = same.FirstOrDefault(f => f.Status != FileStatus.RolledBack);
-            if (active is not null && active.Path == relative)
+            if (active is not null && active.Path == relative && active.Status != FileStatus.Rejected)
             {
                 known++; // the file already registered, found again where it was
                 continue;

@@ -124,13 +124,13 @@ public sealed class ParquetSourceReader : ISourceReader
     private async Task<string?[]> ColumnAsync(ParquetRowGroupReader rowGroup, DataField field, int rows, CancellationToken ct)
     {
         var type = field.ClrType;
-        if (type == typeof(string))
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var text = new string?[rows];
             await rowGroup.ReadAsync(field, text.AsMemory(), null, ct).ConfigureAwait(false);
             return text;
         }
-        if (type == typeof(byte[]))
+        if (type == typeof(byte[]) || type == typeof(ReadOnlyMemory<byte>))
         {
             var bytes = new byte[]?[rows];
             await rowGroup.ReadAsync(field, bytes.AsMemory(), null, ct).ConfigureAwait(false);
