@@ -45,6 +45,9 @@ public sealed record RunOptions
     /// </summary>
     public DateTime? AsOf { get; init; }
 
+    /// <summary>The source read is the whole dataset even when it is a SourceOverride (a pipeline's stage file): scd2 may close absent keys.</summary>
+    public bool? WholeSource { get; init; }
+
     /// <summary>Called once the entities are bound to the source (with its column count), before the target is opened.</summary>
     public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
 }
@@ -142,7 +145,7 @@ public static class RunEngine
         {
             var sourceName = options.SourceOverride ?? manifest.DescribeSource();
             var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
-                options.DryRun, correlation, options.Resume, options.Restart, options.AsOf, WholeSource: options.SourceOverride is null);
+                options.DryRun, correlation, options.Resume, options.Restart, options.AsOf, WholeSource: options.WholeSource ?? options.SourceOverride is null);
             var begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
             var runId = begin.RunId;
             if (!options.DryRun)

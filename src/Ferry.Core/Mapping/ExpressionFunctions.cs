@@ -4,7 +4,7 @@ using System.Text;
 namespace Ferry.Mapping;
 
 /// <summary>Helpers in scope for every C# expression in a manifest (<c>using static</c>).</summary>
-public static class ExpressionFunctions
+public static partial class ExpressionFunctions
 {
     public static bool Blank(string? value) => string.IsNullOrWhiteSpace(value);
 

@@ -80,6 +80,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
             result = await RunEngine.RunAsync(FileValidation.ForFileType(manifest, type), new RunOptions
             {
                 SourceOverride = stage,
+                WholeSource = true,   // the stage file is the whole extract: keys absent from it are gone
                 AsOf = file.FileDate.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc),
             }, observer, cancellationToken).ConfigureAwait(false);
         }
