@@ -33,7 +33,7 @@ internal sealed class ConsolidationGenerator(long students, ulong seed)
     public long Schools { get; } = Math.Max(3, students / 2000);
 
     /// <summary>Writes the whole database to <paramref name="whole"/> (if given) and its districts to <paramref name="districts"/>.</summary>
-    public ConsolidationCounts Write(LegacyDatabase? whole, IReadOnlyList<LegacyDatabase> districts)
+    public ConsolidationCounts Write(LegacyDatabaseWriter? whole, IReadOnlyList<LegacyDatabaseWriter> districts)
     {
         var targets = (whole is null ? [] : new[] { whole }).Concat(districts).ToList();
         foreach (var database in targets)

@@ -69,7 +69,7 @@ internal sealed class DistrictGenerator(int studentsPerDistrict, ulong seed)
     private sealed record Enrollment(long Id, long StudentId, long SchoolId, string Year, int Grade, bool Dirty);
 
     /// <summary>Writes one district into <paramref name="database"/> and returns its tables' counts.</summary>
-    public List<TableCount> Write(DistrictSpec district, LegacyDatabase database)
+    public List<TableCount> Write(DistrictSpec district, LegacyDatabaseWriter database)
     {
         var random = SplitMix64.For(seed, StableHash(district.Id), 0);
         var dirt = district.Dirt;
@@ -218,7 +218,7 @@ internal sealed class DistrictGenerator(int studentsPerDistrict, ulong seed)
         return hash;
     }
 
-    private static void CreateTables(LegacyDatabase database, bool mySql)
+    private static void CreateTables(LegacyDatabaseWriter database, bool mySql)
     {
         if (mySql)
         {

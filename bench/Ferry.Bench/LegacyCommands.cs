@@ -63,8 +63,8 @@ internal static class LegacyCommands
         foreach (var district in DistrictGenerator.Districts)
         {
             using var database = district.MySql
-                ? LegacyDatabase.CreateMySql(mySql)
-                : LegacyDatabase.CreateSqlite(Path.Combine(output, district.Id + ".db"));
+                ? LegacyDatabaseWriter.CreateMySql(mySql)
+                : LegacyDatabaseWriter.CreateSqlite(Path.Combine(output, district.Id + ".db"));
             var where = district.MySql ? $"MariaDB database {new MySqlConnectionStringBuilder(mySql).Database}" : Path.Combine(output, district.Id + ".db");
             var counts = generator.Write(district, database);
             Console.Error.WriteLine($"Ferry.Bench: district {district.Id} -> {where}: " +
@@ -101,9 +101,9 @@ internal static class LegacyCommands
             throw new UsageException("consolidation: --districts must be at least 1");
 
         var clock = Stopwatch.StartNew();
-        using var whole = output is null ? null : LegacyDatabase.CreateSqlite(output);
+        using var whole = output is null ? null : LegacyDatabaseWriter.CreateSqlite(output);
         var parts = split is null ? [] : Enumerable.Range(1, districts)
-            .Select(i => LegacyDatabase.CreateSqlite(Path.Combine(split, $"district_{i}.db"))).ToList();
+            .Select(i => LegacyDatabaseWriter.CreateSqlite(Path.Combine(split, $"district_{i}.db"))).ToList();
         try
         {
             var counts = new ConsolidationGenerator(students.Value, seed).Write(whole, parts);

@@ -11,13 +11,13 @@ namespace Ferry.Bench;
 /// thrown away when it fails); MariaDB gets <c>sql_mode=''</c> so that zero dates go in as the
 /// legacy application wrote them.
 /// </summary>
-internal sealed class LegacyDatabase : IDisposable
+internal sealed class LegacyDatabaseWriter : IDisposable
 {
     private readonly DbConnection _connection;
     private DbTransaction? _transaction;
     private readonly Dictionary<string, DbCommand> _inserts = new(StringComparer.Ordinal);
 
-    private LegacyDatabase(DbConnection connection, bool mySql)
+    private LegacyDatabaseWriter(DbConnection connection, bool mySql)
     {
         _connection = connection;
         IsMySql = mySql;
@@ -26,7 +26,7 @@ internal sealed class LegacyDatabase : IDisposable
     public bool IsMySql { get; }
 
     /// <summary>A new SQLite file (an existing one is replaced).</summary>
-    public static LegacyDatabase CreateSqlite(string path)
+    public static LegacyDatabaseWriter CreateSqlite(string path)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(folder))
@@ -36,11 +36,11 @@ internal sealed class LegacyDatabase : IDisposable
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ConnectionString);
         connection.Open();
         Execute(connection, null, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA page_size = 8192;");
-        return new LegacyDatabase(connection, mySql: false);
+        return new LegacyDatabaseWriter(connection, mySql: false);
     }
 
     /// <summary>The database a MySQL/MariaDB connection string names, dropped and created afresh.</summary>
-    public static LegacyDatabase CreateMySql(string connectionString)
+    public static LegacyDatabaseWriter CreateMySql(string connectionString)
     {
         var builder = new MySqlConnectionStringBuilder(connectionString);
         var database = builder.Database;
@@ -57,7 +57,7 @@ internal sealed class LegacyDatabase : IDisposable
         var connection = new MySqlConnection(builder.ConnectionString);
         connection.Open();
         Execute(connection, null, "SET SESSION sql_mode = ''");
-        return new LegacyDatabase(connection, mySql: true);
+        return new LegacyDatabaseWriter(connection, mySql: true);
     }
 
     /// <summary>Runs DDL or any other statement in the database's transaction.</summary>
