@@ -24,10 +24,14 @@ internal static class LedgerCommands
             await using var ledger = await OpenAsync(parse.GetValue(manifestArg)!, ct).ConfigureAwait(false);
             var record = await ledger.GetRunAsync(parse.GetValue(run), ct).ConfigureAwait(false)
                 ?? throw new UsageException(parse.GetValue(run) is { } id ? $"there is no run {id}" : "no run has been recorded yet");
+            var checks = await ledger.ListReconciliationsAsync(record.RunId, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
-                await console.Output.WriteLineAsync(JsonSerializer.Serialize(ToJson(record), Json)).ConfigureAwait(false);
+                await console.Output.WriteLineAsync(JsonSerializer.Serialize(ToJson(record, checks), Json)).ConfigureAwait(false);
             else
+            {
                 PrintRuns(console, [record], detailed: true);
+                PrintReconciliations(console, checks);
+            }
             return ExitCodes.Succeeded;
         }));
         return command;
@@ -155,7 +159,21 @@ internal static class LedgerCommands
         return value.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
     }
 
-    private static object ToJson(RunRecord run) => new
+    /// <summary>The latest reconciliation's checks: passed or failed per entity and tenant.</summary>
+    private static void PrintReconciliations(CliConsole console, IReadOnlyList<ReconciliationRecord> checks)
+    {
+        if (checks.Count == 0)
+            return;
+        var latest = checks.Where(c => c.CheckedAt == checks[^1].CheckedAt).ToList();
+        var failed = latest.Where(c => !c.Passed).ToList();
+        console.Ansi.WriteLine(failed.Count == 0
+            ? $"reconciled {latest[0].CheckedAt}: every check passed"
+            : $"reconciled {latest[0].CheckedAt}: " + string.Join("; ", failed.Select(c => $"{c.Check} failed for {c.Entity}{(c.Tenant is null ? "" : $" (tenant {c.Tenant})")}")));
+    }
+
+    private static object ToJson(RunRecord run) => ToJson(run, null);
+
+    private static object ToJson(RunRecord run, IReadOnlyList<ReconciliationRecord>? checks) => new
     {
         run_id = run.RunId,
         name = run.Name,
@@ -167,6 +185,7 @@ internal static class LedgerCommands
         entities = run.Entities.Select(e => new
         {
             entity = e.Entity,
+            tenant = e.Tenant,
             target = e.Target,
             mode = e.Mode,
             rows_read = e.Counts.RowsRead,
@@ -175,6 +194,15 @@ internal static class LedgerCommands
             unchanged = e.Counts.Unchanged,
             rejected = e.Counts.Rejected,
             warnings = e.Counts.Warnings,
+        }),
+        reconciliations = checks?.Select(c => new
+        {
+            entity = c.Entity,
+            tenant = c.Tenant,
+            check = c.Check,
+            passed = c.Passed,
+            checked_at = c.CheckedAt,
+            summary = c.Summary is null ? (JsonElement?)null : JsonSerializer.Deserialize<JsonElement>(c.Summary),
         }),
     };
 
@@ -190,7 +218,7 @@ internal static class LedgerCommands
                 table.AddRow(
                     first ? run.RunId.ToString(System.Globalization.CultureInfo.InvariantCulture) : "",
                     first ? run.Status : "", first ? run.StartedAt : "", first ? run.FinishedAt ?? "" : "",
-                    Markup.Escape(e?.Entity ?? ""), $"{e?.Counts.RowsRead:N0}", $"{e?.Counts.Inserted:N0}", $"{e?.Counts.Updated:N0}",
+                    Markup.Escape(e is null ? "" : e.Tenant is null ? e.Entity : $"{e.Entity} ({e.Tenant})"), $"{e?.Counts.RowsRead:N0}", $"{e?.Counts.Inserted:N0}", $"{e?.Counts.Updated:N0}",
                     $"{e?.Counts.Unchanged:N0}", $"{e?.Counts.Rejected:N0}");
                 first = false;
             }

@@ -18,20 +18,21 @@ internal static class ReconcileCommand
         var manifestArg = FerryCommandLine.ManifestArgument();
         var run = new Option<long?>("--run") { Description = "The run whose ledger counts are checked (default: the newest)" };
         var entity = new Option<string?>("--entity") { Description = "Reconcile only this entity" };
+        var tenant = new Option<string?>("--tenant") { Description = "Reconcile only this tenant" };
         var json = new Option<string?>("--json") { Description = "Write the report as JSON to this file ('-' for standard output)" };
         var html = new Option<string?>("--html") { Description = "Write the report as a self-contained HTML page to this file" };
         var sample = new Option<int>("--sample") { Description = "Rows per entity compared field by field (default 10)", DefaultValueFactory = _ => 10 };
         var command = new Command("reconcile",
             "Check a run against its source and target: count parity, content checksums, a random sample field by field, orphans. Exit 4 on any mismatch")
         {
-            manifestArg, run, entity, json, html, sample,
+            manifestArg, run, entity, tenant, json, html, sample,
         };
         command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
         {
             if (parse.GetValue(sample) < 0)
                 throw new UsageException("--sample must be 0 or more");
             var manifest = ManifestLoader.Load(parse.GetValue(manifestArg)!);
-            var options = new ReconcileOptions { RunId = parse.GetValue(run), Entity = parse.GetValue(entity), SampleSize = parse.GetValue(sample) };
+            var options = new ReconcileOptions { RunId = parse.GetValue(run), Entity = parse.GetValue(entity), Tenant = parse.GetValue(tenant), SampleSize = parse.GetValue(sample) };
             var report = await Reconciler.ReconcileAsync(manifest, options, ct).ConfigureAwait(false);
             var toStdout = parse.GetValue(json) == "-";
             await WriteFilesAsync(console, report, toStdout ? null : parse.GetValue(json), parse.GetValue(html), ct).ConfigureAwait(false);

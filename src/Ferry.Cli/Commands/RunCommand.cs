@@ -16,6 +16,8 @@ internal static class RunCommand
         var manifestArg = FerryCommandLine.ManifestArgument();
         var dryRun = new Option<bool>("--dry-run") { Description = "Read, validate, map and load, then roll everything back: the target is left as it was" };
         var entity = new Option<string?>("--entity") { Description = "Run only this entity" };
+        var tenant = new Option<string?>("--tenant") { Description = "Run only this tenant (a manifest with tenants)" };
+        var parallel = new Option<int>("--parallel") { Description = "How many tenants load at the same time (default 1)", DefaultValueFactory = _ => 1 };
         var source = new Option<string?>("--source") { Description = "Read this file instead of the manifest's source (e.g. corrected rejects from 'ferry rejects export')" };
         var logJson = new Option<string?>("--log-json") { Description = "Also write JSON-lines events (run, entity, batch, rejected rows) to this file" };
         var resume = new Option<bool>("--resume") { Description = "Resume the manifest's latest run if it failed (a run whose process died is resumed without this)" };
@@ -24,7 +26,7 @@ internal static class RunCommand
         var sample = new Option<int>("--sample") { Description = "Rows per entity the reconciliation compares field by field (default 10)", DefaultValueFactory = _ => 10 };
         var command = new Command("run", "Run a manifest: every row is landed, validated, mapped and loaded under the run ledger, then reconciled")
         {
-            manifestArg, dryRun, entity, source, logJson, resume, restart, noReconcile, sample,
+            manifestArg, dryRun, entity, tenant, parallel, source, logJson, resume, restart, noReconcile, sample,
         };
         command.SetAction((parse, ct) => FerryCommandLine.Guard(console, async () =>
         {
@@ -34,6 +36,8 @@ internal static class RunCommand
             {
                 DryRun = parse.GetValue(dryRun),
                 Entity = parse.GetValue(entity),
+                Tenant = parse.GetValue(tenant),
+                Parallel = parse.GetValue(parallel),
                 SourceOverride = parse.GetValue(source) is { } path ? Path.GetFullPath(path) : null,
                 Resume = parse.GetValue(resume),
                 Restart = parse.GetValue(restart),
@@ -44,6 +48,12 @@ internal static class RunCommand
                         MemoryBudget.Apply(plans, columns);
                 },
             };
+            if (options.Parallel < 1)
+                throw new UsageException("--parallel must be 1 or more");
+            if (options.Tenant is not null && !manifest.Tenants.Any(t => t.Id == options.Tenant))
+                throw new UsageException(manifest.Tenants.Count == 0
+                    ? $"--tenant {options.Tenant}: {Path.GetFileName(manifest.FilePath)} has no tenants"
+                    : $"no tenant named '{options.Tenant}' in {Path.GetFileName(manifest.FilePath)} (it has: {string.Join(", ", manifest.Tenants.Select(t => t.Id))})");
             if (options.Resume && options.Restart)
                 throw new UsageException("--resume and --restart contradict each other; choose one");
             JsonLogObserver? log = null;
@@ -76,6 +86,7 @@ internal static class RunCommand
                 {
                     RunId = result.RunId,
                     Entity = options.Entity,
+                    Tenant = options.Tenant,
                     SampleSize = Math.Max(0, parse.GetValue(sample)),
                     Plans = compiled,
                 }, ct).ConfigureAwait(false);

@@ -27,10 +27,10 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
     }
 
     public void RunStarted(RunContext run) =>
-        Write(run, run.Resumed ? "run_resumed" : "run_started", null, null, new { dry_run = run.DryRun, entities = run.Entities.Select(e => e.Spec.Name) });
+        Write(run, run.Resumed ? "run_resumed" : "run_started", null, null, new { dry_run = run.DryRun, entities = run.Entities.Select(e => e.Spec.Name).Distinct(), tenants = run.Entities.Select(e => e.Tenant).OfType<string>().Distinct() });
 
     public void EntityStarted(RunContext run, EntityPlan entity, string origin, Targets.EntityCheckpoint? resumedFrom) =>
-        Write(run, "entity_started", entity.Spec.Name, null, new
+        WriteEntity(run, "entity_started", entity, null, new
         {
             source = origin,
             table = entity.Spec.Table,
@@ -40,7 +40,7 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
         });
 
     public void RowRejected(RunContext run, EntityPlan entity, int batch, BatchRow row, string origin) =>
-        Write(run, "row_rejected", entity.Spec.Name, batch, new
+        WriteEntity(run, "row_rejected", entity, batch, new
         {
             source = origin,
             line = row.Line,
@@ -48,10 +48,10 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
         });
 
     public void BatchCommitted(RunContext run, EntityPlan entity, int batch, EntityCounts batchCounts, EntityCounts totals, double? progress) =>
-        Write(run, "batch_committed", entity.Spec.Name, batch, new { counts = batchCounts, progress });
+        WriteEntity(run, "batch_committed", entity, batch, new { counts = batchCounts, progress });
 
     public void EntityFinished(RunContext run, EntityPlan entity, EntityCounts totals) =>
-        Write(run, "entity_finished", entity.Spec.Name, null, new { counts = totals });
+        WriteEntity(run, "entity_finished", entity, null, new { counts = totals });
 
     public void RunFinished(RunContext run, RunResult result)
     {
@@ -61,11 +61,16 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
             error = result.Error is null ? null : SecretMasker.Scrub(result.Error),
             seconds = (result.FinishedAt - result.StartedAt).TotalSeconds,
             entities = result.Entities,
+            tenants = result.Tenants.Count == 0 ? null : result.Tenants.Select(t => new { entity = t.Entity, tenant = t.Tenant, counts = t.Counts }),
         });
         writer.Flush();
     }
 
-    private void Write(RunContext run, string name, string? entity, int? batch, object details)
+    private void Write(RunContext run, string name, string? entity, int? batch, object details) => Write(run, name, entity, null, batch, details);
+
+    private void WriteEntity(RunContext run, string name, EntityPlan entity, int? batch, object details) => Write(run, name, entity.Spec.Name, entity.Tenant, batch, details);
+
+    private void Write(RunContext run, string name, string? entity, string? tenant, int? batch, object details)
     {
         var line = new Dictionary<string, object?>
         {
@@ -76,6 +81,8 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
         };
         if (entity is not null)
             line["entity"] = entity;
+        if (tenant is not null)
+            line["tenant"] = tenant;
         if (batch is not null)
             line["batch"] = batch;
         foreach (var property in JsonSerializer.SerializeToElement(details).EnumerateObject())

@@ -46,24 +46,24 @@ internal sealed class ProgressObserver(CliConsole console) : IRunObserver
 
     public void EntityStarted(RunContext run, EntityPlan entity, string origin, EntityCheckpoint? resumedFrom)
     {
-        var task = context?.AddTask(Markup.Escape(entity.Spec.Name), maxValue: 100);
-        entities[entity.Spec.Name] = (task, Stopwatch.StartNew());
+        var task = context?.AddTask(Markup.Escape(entity.Describe()), maxValue: 100);
+        entities[entity.Describe()] = (task, Stopwatch.StartNew());
         var from = resumedFrom is null ? "" : $", resuming after line {resumedFrom.LastLine} (batch {resumedFrom.LastBatch})";
         if (context is null)
-            console.Output.WriteLine($"{entity.Spec.Name}: reading {SecretMasker.Scrub(origin)}{from}");
+            console.Output.WriteLine($"{entity.Describe()}: reading {SecretMasker.Scrub(origin)}{from}");
         else if (from.Length > 0)
-            console.Ansi.WriteLine($"{entity.Spec.Name}{from}");
+            console.Ansi.WriteLine($"{entity.Describe()}{from}");
     }
 
     public void RowRejected(RunContext run, EntityPlan entity, int batch, BatchRow row, string origin) { }
 
     public void BatchCommitted(RunContext run, EntityPlan entity, int batch, EntityCounts batchCounts, EntityCounts totals, double? progress)
     {
-        var (task, clock) = entities[entity.Spec.Name];
+        var (task, clock) = entities[entity.Describe()];
         var rate = totals.RowsRead / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
         if (task is not null)
         {
-            task.Description = $"{Markup.Escape(entity.Spec.Name)} {totals.RowsRead:N0} rows, {rate:N0} rows/s";
+            task.Description = $"{Markup.Escape(entity.Describe())} {totals.RowsRead:N0} rows, {rate:N0} rows/s";
             if (progress is { } p)
                 task.Value = p * 100;
             return;
@@ -73,21 +73,21 @@ internal sealed class ProgressObserver(CliConsole console) : IRunObserver
         lastPlain = clock.Elapsed;
         var eta = progress is > 0 and < 1 ? $", about {TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds * (1 - progress.Value) / progress.Value):hh\\:mm\\:ss} left" : "";
         var percent = progress is { } q ? $" ({q:P0})" : "";
-        console.Output.WriteLine($"{entity.Spec.Name}: {totals.RowsRead:N0} rows{percent}, {rate:N0} rows/s{eta}");
+        console.Output.WriteLine($"{entity.Describe()}: {totals.RowsRead:N0} rows{percent}, {rate:N0} rows/s{eta}");
     }
 
     public void EntityFinished(RunContext run, EntityPlan entity, EntityCounts totals)
     {
-        var (task, clock) = entities[entity.Spec.Name];
+        var (task, clock) = entities[entity.Describe()];
         var rate = totals.RowsRead / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
         if (task is not null)
         {
-            task.Description = $"{Markup.Escape(entity.Spec.Name)} {totals.RowsRead:N0} rows, {rate:N0} rows/s";
+            task.Description = $"{Markup.Escape(entity.Describe())} {totals.RowsRead:N0} rows, {rate:N0} rows/s";
             task.Value = 100;
             task.StopTask();
             return;
         }
-        console.Output.WriteLine($"{entity.Spec.Name}: {totals.RowsRead:N0} rows in {clock.Elapsed.TotalSeconds:F1} s ({rate:N0} rows/s)");
+        console.Output.WriteLine($"{entity.Describe()}: {totals.RowsRead:N0} rows in {clock.Elapsed.TotalSeconds:F1} s ({rate:N0} rows/s)");
     }
 
     public void RunFinished(RunContext run, RunResult result) { }

@@ -27,11 +27,16 @@ internal sealed class RunSummaryObserver : IRunObserver
 
     public void Print(CliConsole console, RunResult result)
     {
+        // A dry run's counts are what the run would have done: nothing was written.
+        var would = result.DryRun ? "would be " : "";
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("entity", "read", "inserted", "updated", "unchanged", "rejected", "warnings");
+            .AddColumns("entity", "read", would + "inserted", would + "updated", "unchanged", would + "rejected", "warnings");
         foreach (var column in table.Columns.Skip(1))
             column.RightAligned();
-        foreach (var (entity, c) in result.Entities)
+        var rows = result.Tenants.Count > 0
+            ? result.Tenants.Select(t => ($"{t.Entity} ({t.Tenant})", t.Counts))
+            : result.Entities.Select(e => (e.Key, e.Value));
+        foreach (var (entity, c) in rows)
             table.AddRow(Markup.Escape(entity), $"{c.RowsRead:N0}", $"{c.Inserted:N0}", $"{c.Updated:N0}", $"{c.Unchanged:N0}", $"{c.Rejected:N0}", $"{c.Warnings:N0}");
         console.Ansi.Write(table);
 
@@ -45,7 +50,7 @@ internal sealed class RunSummaryObserver : IRunObserver
         }
         var seconds = (result.FinishedAt - result.StartedAt).TotalSeconds;
         var outcome = result.Status.ToString().ToLowerInvariant();
-        var what = result.DryRun ? "dry run (nothing was written)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
+        var what = result.DryRun ? "dry run (nothing was written; the counts are what a run would insert, update and reject)" : result.Resumed ? $"run {result.RunId} (resumed)" : $"run {result.RunId}";
         console.Ansi.WriteLine($"{what}: {outcome} in {seconds:F1} s");
         if (result.Error is not null)
             console.Error.WriteLine($"error: {SecretMasker.Scrub(result.Error)}");

@@ -8,9 +8,11 @@ namespace Ferry.Engine;
 /// <summary>An entity ready to run: its contract and mapping bound to the source's columns.</summary>
 public sealed class EntityPlan
 {
-    private EntityPlan(EntitySpec spec, int position, ContractValidator validator, RowMapper mapper)
+    private EntityPlan(EntitySpec spec, int position, ContractValidator validator, RowMapper mapper, string? tenant, string? tenantColumn)
     {
         Spec = spec;
+        Tenant = tenant;
+        TenantColumn = tenantColumn;
         Position = position;
         Validator = validator;
         Mapper = mapper;
@@ -19,6 +21,15 @@ public sealed class EntityPlan
 
     public EntitySpec Spec { get; }
 
+    /// <summary>The tenant this plan loads (its rows carry the id in the tenant column); null without tenants.</summary>
+    public string? Tenant { get; }
+
+    /// <summary>The target column holding the tenant id (the first of <see cref="Spec"/>'s columns); null without tenants.</summary>
+    public string? TenantColumn { get; }
+
+    /// <summary>The entity and, with tenants, its tenant, as messages name them.</summary>
+    public string Describe() => Tenant is null ? Spec.Name : $"{Spec.Name} (tenant {Tenant})";
+
     /// <summary>The entity's place in the manifest: the order it is loaded and listed in.</summary>
     public int Position { get; }
     public ContractValidator Validator { get; }
@@ -26,6 +37,18 @@ public sealed class EntityPlan
 
     /// <summary>Hashes mapped rows; used by the one task that maps the entity's rows.</summary>
     public RowHasher Hasher { get; }
+
+    /// <summary>
+    /// Binds every entity of every tenant to that tenant's source (or, without tenants, every entity
+    /// to the manifest's source), in load order, tenant by tenant.
+    /// </summary>
+    public static async Task<IReadOnlyList<EntityPlan>> BuildAsync(MigrationManifest manifest, string? sourceOverride, CancellationToken cancellationToken)
+    {
+        var plans = new List<EntityPlan>();
+        foreach (var bound in manifest.PerTenant())
+            plans.AddRange(Build(bound, await SourceReaders.ShapesAsync(bound, sourceOverride, cancellationToken).ConfigureAwait(false)));
+        return plans;
+    }
 
     /// <summary>
     /// Binds every entity to <paramref name="sourceColumns"/> and compiles all C# expressions at
@@ -84,7 +107,9 @@ public sealed class EntityPlan
                 e,
                 i,
                 ContractValidator.Create(e.Rules, sources[e.Name].Columns, checks),
-                RowMapper.Create(e, sources[e.Name].Columns, expressions))).ToList();
+                RowMapper.Create(e, sources[e.Name].Columns, expressions),
+                manifest.Tenant,
+                manifest.Tenant is null ? null : manifest.TenantColumn)).ToList();
         }
         catch (ManifestException ex)
         {

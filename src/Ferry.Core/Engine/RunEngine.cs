@@ -17,6 +17,12 @@ public sealed record RunOptions
     /// <summary>Run only this entity.</summary>
     public string? Entity { get; init; }
 
+    /// <summary>Run only this tenant (a manifest with tenants).</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>How many tenants load at the same time, each on its own source and target connections (a dry run loads one at a time).</summary>
+    public int Parallel { get; init; } = 1;
+
     /// <summary>Read this file instead of the manifest's source (a corrected rejects export, say).</summary>
     public string? SourceOverride { get; init; }
 
@@ -44,7 +50,14 @@ public sealed record RunResult(
     DateTime StartedAt,
     DateTime FinishedAt,
     IReadOnlyDictionary<string, EntityCounts> Entities,
-    string? Error);
+    string? Error)
+{
+    /// <summary>With tenants: the counts of each entity of each tenant, in load order (empty without tenants).</summary>
+    public IReadOnlyList<TenantCounts> Tenants { get; init; } = [];
+}
+
+/// <summary>What one tenant's run of one entity did.</summary>
+public sealed record TenantCounts(string Entity, string Tenant, EntityCounts Counts);
 
 /// <summary>A row broke a fatal rule: the run stops and the batch holding it is not written.</summary>
 public sealed class FatalRowException(string message) : Exception(message);
@@ -63,7 +76,7 @@ public static class RunEngine
     /// <summary>Parses, binds and compiles everything, opening the source and target, but moves no data.</summary>
     public static async Task<IReadOnlyList<EntityPlan>> CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
     {
-        var plans = EntityPlan.Build(manifest, await SourceReaders.ShapesAsync(manifest, null, cancellationToken).ConfigureAwait(false));
+        var plans = await EntityPlan.BuildAsync(manifest, null, cancellationToken).ConfigureAwait(false);
         await TargetFactory.CheckAsync(manifest, cancellationToken).ConfigureAwait(false);
         return plans;
     }
@@ -73,13 +86,21 @@ public static class RunEngine
         if (options.Entity is not null && !manifest.Entities.Any(e => e.Name == options.Entity))
             throw new ManifestException([new ManifestError(manifest.FilePath, 0, 0,
                 $"no entity named '{options.Entity}' (the manifest has: {string.Join(", ", manifest.Entities.Select(e => e.Name))})")]);
+        TenantScheduler.CheckOptions(manifest, options);
 
         // The source is opened and the manifest compiled before the target is touched, so a missing
         // file or a bad expression leaves no trace in the target.
-        var sources = await SourceReaders.ShapesAsync(manifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<EntityPlan> plans = EntityPlan.Build(manifest, sources)
-            .Where(p => options.Entity is null || p.Spec.Name == options.Entity).ToList();
-        options.BeforeLoad?.Invoke(plans, sources.Values.Max(s => s.Columns.Count));
+        var bound = manifest.PerTenant().Where(m => options.Tenant is null || m.Tenant == options.Tenant).ToList();
+        var allPlans = new List<EntityPlan>();
+        var widest = 0;
+        foreach (var tenantManifest in bound)
+        {
+            var sources = await SourceReaders.ShapesAsync(tenantManifest, options.SourceOverride, cancellationToken).ConfigureAwait(false);
+            allPlans.AddRange(EntityPlan.Build(tenantManifest, sources));
+            widest = Math.Max(widest, sources.Values.Max(s => s.Columns.Count));
+        }
+        IReadOnlyList<EntityPlan> plans = allPlans.Where(p => options.Entity is null || p.Spec.Name == options.Entity).ToList();
+        options.BeforeLoad?.Invoke(plans, widest);
         var started = DateTime.UtcNow;
         var correlation = Guid.NewGuid().ToString("N");
 
@@ -107,11 +128,12 @@ public static class RunEngine
     private static async Task<RunResult> AttemptAsync(MigrationManifest manifest, RunOptions options, IReadOnlyList<EntityPlan> plans,
         string correlation, DateTime started, IRunObserver observer, Action<long> begun, CancellationToken cancellationToken)
     {
-        var totals = plans.ToDictionary(p => p.Spec.Name, _ => new EntityCounts());
+        // Each plan (an entity of a tenant) counts on its own: tenants load at the same time.
+        var totals = plans.ToDictionary(p => p, _ => new EntityCounts());
         var target = await TargetFactory.OpenForRunAsync(manifest, options.DryRun, cancellationToken).ConfigureAwait(false);
         await using (target.ConfigureAwait(false))
         {
-            var sourceName = options.SourceOverride ?? manifest.Source.Describe();
+            var sourceName = options.SourceOverride ?? manifest.DescribeSource();
             var start = new RunStart(manifest.FilePath, manifest.Name, sourceName, Fingerprint(manifest, options.SourceOverride),
                 options.DryRun, correlation, options.Resume, options.Restart);
             var begin = await target.BeginRunAsync(start, cancellationToken).ConfigureAwait(false);
@@ -124,17 +146,20 @@ public static class RunEngine
             var failed = false;
             try
             {
-                foreach (var plan in plans)
+                var manifests = manifest.PerTenant().ToDictionary(m => m.Tenant ?? "");
+                var numbers = BatchNumbers.From(begin.Checkpoints);
+                var lanes = options.DryRun ? 1 : options.Parallel;
+                await TenantScheduler.RunAsync(manifest, plans, lanes, target, options.DryRun, observer, async (plan, laneTarget, laneObserver, ct) =>
                 {
-                    var checkpoint = begin.Checkpoints.GetValueOrDefault(plan.Spec.Name);
+                    var checkpoint = begin.Checkpoints.GetValueOrDefault(EntityCheckpoint.KeyOf(plan.Spec.Name, plan.Tenant));
                     if (checkpoint is not null)
-                        totals[plan.Spec.Name].Add(checkpoint.Counts);
+                        totals[plan].Add(checkpoint.Counts);
                     if (checkpoint is { Completed: true })
-                        continue;
-                    var source = await SourceReaders.OpenAsync(manifest, plan.Spec, options.SourceOverride, cancellationToken).ConfigureAwait(false);
+                        return;
+                    var source = await SourceReaders.OpenAsync(manifests[plan.Tenant ?? ""], plan.Spec, options.SourceOverride, ct).ConfigureAwait(false);
                     await using (source.ConfigureAwait(false))
-                        await RunEntityAsync(context, runId, plan, checkpoint, source, target, totals[plan.Spec.Name], observer, cancellationToken).ConfigureAwait(false);
-                }
+                        await RunEntityAsync(context, runId, plan, checkpoint, numbers.For(plan.Spec.Name), source, laneTarget, totals[plan], laneObserver, ct).ConfigureAwait(false);
+                }, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -154,7 +179,17 @@ public static class RunEngine
                 : totals.Values.Any(t => t.Rejected > 0) ? RunStatus.Partial
                 : RunStatus.Succeeded;
             await target.FinishRunAsync(runId, status, error, CancellationToken.None).ConfigureAwait(false);
-            var result = new RunResult(context.RunId, begin.Resumed, status, options.DryRun, started, DateTime.UtcNow, totals, error);
+            var entityTotals = new Dictionary<string, EntityCounts>(StringComparer.Ordinal);
+            foreach (var (plan, counts) in totals)
+            {
+                if (!entityTotals.TryGetValue(plan.Spec.Name, out var sum))
+                    entityTotals[plan.Spec.Name] = sum = new EntityCounts();
+                sum.Add(counts);
+            }
+            var result = new RunResult(context.RunId, begin.Resumed, status, options.DryRun, started, DateTime.UtcNow, entityTotals, error)
+            {
+                Tenants = totals.Where(t => t.Key.Tenant is not null).Select(t => new TenantCounts(t.Key.Spec.Name, t.Key.Tenant!, t.Value)).ToList(),
+            };
             observer.RunFinished(context, result);
             return result;
         }
@@ -166,6 +201,8 @@ public static class RunEngine
     /// </summary>
     private static string Fingerprint(MigrationManifest manifest, string? sourceOverride)
     {
+        if (manifest.Tenants.Count > 0 && sourceOverride is null)
+            return string.Join("|", manifest.PerTenant().Select(m => Fingerprint(m with { Tenants = [] }, null)));
         if ((sourceOverride ?? manifest.Source.Path) is not { } path)
             return "";
         var file = new FileInfo(Path.GetFullPath(Path.Combine(manifest.Directory, path)));
@@ -179,7 +216,7 @@ public static class RunEngine
     /// the source into batches of records, one validates, maps and hashes them, and this one loads
     /// them. At most five batches are in memory at once: one per stage and one waiting between each.
     /// </summary>
-    private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, EntityCheckpoint? checkpoint, ISourceReader source,
+    private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, EntityCheckpoint? checkpoint, BatchNumbers.Counter numbers, ISourceReader source,
         ITarget target, EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
     {
         observer.EntityStarted(run, plan, source.Origin, checkpoint);
@@ -195,15 +232,15 @@ public static class RunEngine
         var mapping = Task.Run(() => PrepareBatchesAsync(plan, columns, checkpoint?.LastLine ?? 0, records.Reader, batches.Writer, stop.Token), stop.Token);
         try
         {
-            var number = checkpoint?.LastBatch ?? 0;
             await foreach (var rows in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
             {
-                number++;
+                // Batch numbers run on across an entity's tenants: a stage id names one row of the entity's staging.
+                var number = numbers.Next();
                 if (rows.Find(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
                 {
                     var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
                     var unwritten = plan.Spec.Mode == LoadMode.Replace
-                        ? $"nothing of entity {plan.Spec.Name} was written: a replace load commits once, at its end"
+                        ? $"nothing of entity {plan.Describe()} was written: a replace load commits once, at its end"
                         : $"batch {number} not written";
                     throw new FatalRowException($"{source.Origin}:{fatal.Line}: {issue} — fatal rule broken, the run stops ({unwritten})");
                 }

@@ -9,7 +9,38 @@ public sealed record MigrationManifest(
     IReadOnlyList<EntitySpec> Entities)
 {
     public string Directory => Path.GetDirectoryName(Path.GetFullPath(FilePath))!;
+
+    /// <summary>The tenants, each with its own source, in place of one top-level source (empty without tenants).</summary>
+    public IReadOnlyList<TenantSpec> Tenants { get; init; } = [];
+
+    /// <summary>The target column that receives the tenant id (with tenants).</summary>
+    public string TenantColumn { get; init; } = "tenant_id";
+
+    /// <summary>The tenant this manifest is bound to (see <see cref="ForTenant"/>); null for the manifest as written.</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>
+    /// The manifest as one tenant runs it: the tenant's source, and every entity writing the tenant
+    /// id into <see cref="TenantColumn"/>, which leads its business key.
+    /// </summary>
+    public MigrationManifest ForTenant(TenantSpec tenant) => this with
+    {
+        Source = tenant.Source,
+        Tenant = tenant.Id,
+        Entities = Tenant is null ? Entities.Select(e => e.WithTenantColumn(TenantColumn, tenant.Id)).ToList() : throw new InvalidOperationException("bound to a tenant already"),
+    };
+
+    /// <summary>One manifest per tenant (<see cref="ForTenant"/>), or this one alone without tenants.</summary>
+    public IReadOnlyList<MigrationManifest> PerTenant() => Tenants.Count == 0 ? [this] : Tenants.Select(ForTenant).ToList();
+
+    /// <summary>The source as the ledger names a run's input: the source, or the tenants' sources.</summary>
+    public string DescribeSource() => Tenants.Count == 0
+        ? Source.Describe()
+        : "tenants " + string.Join(", ", Tenants.Select(t => $"{t.Id} ({t.Source.Describe()})"));
 }
+
+/// <summary>One tenant of a consolidation: its id (written into every target row) and its own source.</summary>
+public sealed record TenantSpec(string Id, SourceSpec Source, int Line);
 
 /// <summary>Files (csv, xlsx), or a database read over ADO.NET (sqlite, postgres, mysql, sqlserver).</summary>
 public enum SourceKind { Csv, Xlsx, Sqlite, Postgres, MySql, SqlServer }
@@ -58,7 +89,21 @@ public sealed record EntitySpec(
     IReadOnlyList<RuleSpec> Rules,
     IReadOnlyList<ColumnSpec> Columns,
     int Line,
-    EntitySource? From = null);
+    EntitySource? From = null)
+{
+    /// <summary>Entities loaded before this one within a tenant (<c>depends_on</c>; <c>references</c> add theirs).</summary>
+    public IReadOnlyList<string> DependsOn { get; init; } = [];
+
+    /// <summary>
+    /// The entity as a tenant loads it: a text column holding the tenant id comes first, and leads the
+    /// business key (an entity without a key keeps none).
+    /// </summary>
+    public EntitySpec WithTenantColumn(string column, string tenant) => this with
+    {
+        Columns = [new ColumnSpec(column, null, false, ValueType.Text, null, null, tenant, false, null, Line), .. Columns],
+        Key = Key.Count == 0 || Key.Contains(column) ? Key : [column, .. Key],
+    };
+}
 
 /// <summary>
 /// Where an entity of a database source reads its rows: a table (all its columns, or those listed)

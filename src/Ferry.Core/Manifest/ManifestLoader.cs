@@ -20,6 +20,9 @@ public sealed partial class ManifestLoader
     /// <summary>The lines of the entities that have a 'from' (parsed or not), so a broken one is not called missing.</summary>
     private readonly HashSet<int> withFrom = [];
 
+    /// <summary>The line of each entity's 'depends_on', for errors about it.</summary>
+    private readonly Dictionary<string, int> dependsOnLines = new(StringComparer.Ordinal);
+
     private ManifestLoader(string file) => this.file = file;
 
     public static MigrationManifest Load(string path)
@@ -60,9 +63,20 @@ public sealed partial class ManifestLoader
             return null;
         }
 
-        var map = Fields(root, "manifest", "name", "source", "target", "entities");
+        var map = Fields(root, "manifest", "name", "source", "tenants", "tenant_column", "target", "entities");
         var name = OptionalString(map, "name");
-        var source = map.TryGetValue("source", out var s) ? ParseSource(s) : Missing<SourceSpec>(root, "source");
+        var tenants = map.TryGetValue("tenants", out var tenantsNode) ? ParseTenants(tenantsNode, map.ContainsKey("source")) : null;
+        var source = map.TryGetValue("source", out var s) ? ParseSource(s)
+            : tenants is not null ? tenants.FirstOrDefault()?.Source
+            : tenantsNode is null ? Missing<SourceSpec>(root, "source (or tenants)") : null;
+        var tenantColumn = OptionalString(map, "tenant_column") ?? "tenant_id";
+        if (map.TryGetValue("tenant_column", out var tenantColumnNode))
+        {
+            if (!IdentifierPattern().IsMatch(tenantColumn))
+                Error(tenantColumnNode.Start, $"tenant_column '{tenantColumn}' must be letters, digits and underscores");
+            if (tenantsNode is null)
+                Error(tenantColumnNode.Start, "'tenant_column' applies only to a manifest with 'tenants'");
+        }
         var target = map.TryGetValue("target", out var t) ? ParseTarget(t) : Missing<TargetSpec>(root, "target");
         var entities = new List<EntitySpec>();
         if (!map.TryGetValue("entities", out var e))
@@ -89,6 +103,10 @@ public sealed partial class ManifestLoader
                         errors.Add(new ManifestError(file, reference.Line, 1,
                             $"column '{column.Target}' references column '{reference.Column}' of entity '{reference.Entity}', which has no such column (it has: {string.Join(", ", parent.Columns.Select(c => c.Target))})"));
                 }
+        if (tenantsNode is not null)
+            CheckTenantEntities(entities, tenantColumn);
+        var ordered = OrderByDependencies(entities);
+
         // A database gives each entity the table or query it names.
         foreach (var entity in entities)
             if (databaseSource && entity.From is null && !withFrom.Contains(entity.Line))
@@ -96,7 +114,7 @@ public sealed partial class ManifestLoader
 
         if (source is null || target is null || errors.Count > 0)
             return null;
-        return new MigrationManifest(file, name, source, target, entities);
+        return new MigrationManifest(file, name, source, target, ordered) { Tenants = tenants ?? [], TenantColumn = tenantColumn };
     }
 
     private static readonly string[] FileSourceKeys = ["type", "path", "delimiter", "quote", "header", "columns", "encoding", "sheet"];
@@ -256,8 +274,8 @@ public sealed partial class ManifestLoader
     {
         // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
         var map = Fields(node, "entity", databaseSource
-            ? ["name", "from", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]
-            : ["name", "table", "key", "mode", "batch_size", "staging", "rules", "columns"]);
+            ? ["name", "from", "table", "key", "mode", "batch_size", "staging", "depends_on", "rules", "columns"]
+            : ["name", "table", "key", "mode", "batch_size", "staging", "depends_on", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
         if (name is not null && !IdentifierPattern().IsMatch(name))
             Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
@@ -319,9 +337,14 @@ public sealed partial class ManifestLoader
             else if (key.Contains(c.Target))
                 errors.Add(new ManifestError(file, c.Line, 1, $"entity '{name}': key column '{c.Target}' cannot be 'uuid: key', which is made from the key"));
 
+        IReadOnlyList<string> dependsOn = map.TryGetValue("depends_on", out var dependsNode) && dependsNode is YamlScalarNode oneDependency
+            ? [Scalar(oneDependency)]
+            : StringList(map, "depends_on") ?? [];
         if (name is null || table is null)
             return null;
-        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from);
+        if (dependsNode is not null)
+            dependsOnLines[name] = (int)dependsNode.Start.Line;
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from) { DependsOn = dependsOn };
     }
 
     private static readonly string[] RuleKinds = ["required", "type", "regex", "range", "allowed", "unique", "max_length", "check"];

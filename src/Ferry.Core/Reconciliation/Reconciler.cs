@@ -17,6 +17,12 @@ public sealed record ReconcileOptions
     /// <summary>Reconcile only this entity.</summary>
     public string? Entity { get; init; }
 
+    /// <summary>Reconcile only this tenant (a manifest with tenants).</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>Record each entity's checks in the ledger's reconciliations table (on by default).</summary>
+    public bool Record { get; init; } = true;
+
     /// <summary>How many random rows per entity to compare field by field.</summary>
     public int SampleSize { get; init; } = 10;
 
@@ -51,7 +57,9 @@ public static class Reconciler
             run = await ledger.GetRunAsync(options.RunId, cancellationToken).ConfigureAwait(false)
                 ?? throw new TargetException(options.RunId is { } id ? $"there is no run {id} of this manifest" : "no run of this manifest has been recorded yet");
 
-        var plans = options.Plans ?? EntityPlan.Build(manifest, await SourceReaders.ShapesAsync(manifest, null, cancellationToken).ConfigureAwait(false));
+        var plans = options.Plans ?? await EntityPlan.BuildAsync(manifest, null, cancellationToken).ConfigureAwait(false);
+        // Each tenant's entities are read from that tenant's own source and compared with its rows only.
+        var manifests = manifest.PerTenant().ToDictionary(m => m.Tenant ?? "");
         var report = new ReconciliationReport
         {
             Manifest = manifest.FilePath,
@@ -63,37 +71,41 @@ public static class Reconciler
             SampleSize = options.SampleSize,
         };
         await using var target = await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
-        foreach (var plan in plans.Where(p => options.Entity is null || p.Spec.Name == options.Entity))
+        var reconciled = new List<(EntityPlan Plan, EntityReconciliation Entity)>();
+        foreach (var plan in plans.Where(p => (options.Entity is null || p.Spec.Name == options.Entity) && (options.Tenant is null || p.Tenant == options.Tenant)))
         {
-            var entity = new EntityReconciliation { Entity = plan.Spec.Name, Table = target.Describe(plan.Spec.Table), Mode = plan.Spec.Mode.ToString().ToLowerInvariant() };
+            var entity = new EntityReconciliation { Entity = plan.Spec.Name, Tenant = plan.Tenant, Table = target.Describe(plan.Spec.Table), Mode = plan.Spec.Mode.ToString().ToLowerInvariant() };
             report.Entities.Add(entity);
-            var counts = run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name)?.Counts;
+            reconciled.Add((plan, entity));
+            var counts = run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts;
             if (counts is null)
             {
-                entity.Skipped = $"run {run.RunId} did not load entity {plan.Spec.Name}";
+                entity.Skipped = $"run {run.RunId} did not load entity {plan.Describe()}";
                 continue;
             }
             try
             {
-                await ReconcileEntityAsync(manifest, run, plan, counts, target, options, entity, cancellationToken).ConfigureAwait(false);
+                await ReconcileEntityAsync(manifests[plan.Tenant ?? ""], run, plan, counts, target, options, entity, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SourceException or TargetException or System.Data.Common.DbException or IOException)
             {
                 entity.Error = SecretMasker.Scrub(ex.Message);
-                entity.Mismatch("error", $"entity {plan.Spec.Name} could not be reconciled: {entity.Error}");
+                entity.Mismatch("error", $"entity {plan.Describe()} could not be reconciled: {entity.Error}");
             }
         }
-        foreach (var (plan, entity) in plans.Join(report.Entities, p => p.Spec.Name, e => e.Entity, (p, e) => (p, e)))
+        foreach (var (plan, entity) in reconciled)
             if (entity.Skipped is null)
                 await OrphansAsync(manifest, plan, target, options, entity, cancellationToken).ConfigureAwait(false);
         report.FinishedAt = DateTime.UtcNow;
+        if (options.Record)
+            await target.RecordAsync(report, cancellationToken).ConfigureAwait(false);
         return report;
     }
 
     private static async Task ReconcileEntityAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, EntityCounts counts, TargetTables target,
         ReconcileOptions options, EntityReconciliation entity, CancellationToken cancellationToken)
     {
-        var name = plan.Spec.Name;
+        var name = plan.Describe();
         // 1. The ledger's own arithmetic.
         var ledger = new LedgerSide(counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected);
         entity.Ledger = ledger;
@@ -110,7 +122,7 @@ public static class Reconciler
             var sample = new Reservoir(options.SampleSize);
             var source = await ReadSourceAsync(manifest, run, plan, target, partitions, folder, sample, cancellationToken).ConfigureAwait(false);
             entity.Source = source;
-            var sameInput = run.Source == manifest.Source.Describe();
+            var sameInput = run.Source == manifest.DescribeSource();
             if (!sameInput)
                 entity.Notes.Add($"run {run.RunId} read {Path.GetFileName(run.Source)}, not the manifest's source: its counts are not compared with the source's");
             else if (source.RowsRead != ledger.RowsRead)
@@ -207,11 +219,11 @@ public static class Reconciler
     {
         plan.Validator.Reset();
         var columns = plan.Mapper.Columns;
-        var sameInput = run.Source == manifest.Source.Describe();
+        var sameInput = run.Source == manifest.DescribeSource();
         await using var source = await SourceReaders.OpenAsync(manifest, plan.Spec, null, cancellationToken).ConfigureAwait(false);
         if (tally is not null)
             tally.Origin = source.Origin;
-        await using var rejected = (sameInput ? target.RejectedLinesAsync(plan.Spec.Name, run.RunId, cancellationToken) : AsyncEnumerable.Empty<long>())
+        await using var rejected = (sameInput ? target.RejectedLinesAsync(plan.Spec.Name, plan.Tenant, run.RunId, cancellationToken) : AsyncEnumerable.Empty<long>())
             .GetAsyncEnumerator(cancellationToken);
         var nextRejected = await rejected.MoveNextAsync().ConfigureAwait(false) ? rejected.Current : long.MaxValue;
         var issues = new List<Contracts.ValidationIssue>();
@@ -349,13 +361,13 @@ public static class Reconciler
                 var (count, examples) = await target.OrphansAsync(plan, column.Target, parent, reference.Column, options.ListLimit, cancellationToken).ConfigureAwait(false);
                 entity.Orphans.Add(new OrphanResult(column.Target, parent.Name, target.Describe(parent.Table), reference.Column, count, examples));
                 if (count > 0)
-                    entity.Mismatch("orphans", $"entity {plan.Spec.Name}: {count:N0} row(s) of table {entity.Table} have a {column.Target} that no row of " +
+                    entity.Mismatch("orphans", $"entity {plan.Describe()}: {count:N0} row(s) of table {entity.Table} have a {column.Target} that no row of " +
                         $"{parent.Name} ({target.Describe(parent.Table)}.{reference.Column}) has (e.g. {string.Join(", ", examples.Take(5).Select(e => e.Value))})",
                         column: column.Target);
             }
             catch (System.Data.Common.DbException ex)
             {
-                entity.Mismatch("error", $"entity {plan.Spec.Name}: orphans of {column.Target} could not be checked: {SecretMasker.Scrub(ex.Message)}", column: column.Target);
+                entity.Mismatch("error", $"entity {plan.Describe()}: orphans of {column.Target} could not be checked: {SecretMasker.Scrub(ex.Message)}", column: column.Target);
             }
         }
     }

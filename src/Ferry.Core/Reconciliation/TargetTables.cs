@@ -14,7 +14,7 @@ namespace Ferry.Reconciliation;
 /// orphan queries. SQLite and PostgreSQL both quote identifiers with double quotes; they differ only
 /// in where tables live (PostgreSQL: the manifest's schema, and the ledger in <c>ferry</c>).
 /// </summary>
-internal sealed class TargetTables : IAsyncDisposable
+internal sealed partial class TargetTables : IAsyncDisposable
 {
     private readonly DbConnection connection;
     private readonly LedgerNames ledger;
@@ -50,7 +50,8 @@ internal sealed class TargetTables : IAsyncDisposable
     {
         var columns = plan.Mapper.Columns;
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => Quote(c.Target)))} FROM {Table(plan.Spec.Table)}";
+        command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => Quote(c.Target)))} FROM {Table(plan.Spec.Table)}{TenantFilter(plan, "")}";
+        AddTenant(command, plan.Tenant);
         command.CommandTimeout = 0;
         DbDataReader reader;
         try
@@ -98,13 +99,14 @@ internal sealed class TargetTables : IAsyncDisposable
     }
 
     /// <summary>The lines of a run's rows of this entity that are still rejected, ascending; none without a staging table.</summary>
-    public async IAsyncEnumerable<long> RejectedLinesAsync(string entity, long runId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<long> RejectedLinesAsync(string entity, string? tenant, long runId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var staging = ledger.StagingTable(entity);
         await using (var exists = Command(ledger.TableExistsSql, ("name", staging)))
             if (!Convert.ToBoolean(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture))
                 yield break;
-        await using var command = Command($"SELECT line FROM {staging} WHERE run_id = @run AND status = 'error' ORDER BY line", ("run", runId));
+        await using var command = Command($"SELECT line FROM {staging} WHERE run_id = @run AND status = 'error'{(tenant is null ? "" : " AND tenant = @tenant")} ORDER BY line",
+            ("run", runId), ("tenant", tenant));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             yield return reader.GetInt64(0);
@@ -121,9 +123,11 @@ internal sealed class TargetTables : IAsyncDisposable
         await using var command = Command($"""
             SELECT {string.Join(", ", keys.Select(k => "c." + Quote(k)))}, c.{Quote(column)}
             FROM {Table(child.Spec.Table)} c
-            WHERE c.{Quote(column)} IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM {Table(parent.Table)} p WHERE p.{Quote(parentColumn)} = c.{Quote(column)})
+            WHERE c.{Quote(column)} IS NOT NULL{TenantFilter(child, "c.")}
+              AND NOT EXISTS (SELECT 1 FROM {Table(parent.Table)} p WHERE p.{Quote(parentColumn)} = c.{Quote(column)}
+                              {(child.TenantColumn is null ? "" : $"AND p.{Quote(child.TenantColumn)} = c.{Quote(child.TenantColumn)}")})
             """);
+        AddTenant(command, child.Tenant);
         command.CommandTimeout = 0;
         var list = new List<OrphanRow>();
         long count = 0;
@@ -136,6 +140,20 @@ internal sealed class TargetTables : IAsyncDisposable
             list.Add(new OrphanRow(key, Text(reader, keys.Count)));
         }
         return (count, list);
+    }
+
+    /// <summary>With tenants, only the plan's tenant's rows (its tenant column holds the id).</summary>
+    private static string TenantFilter(EntityPlan plan, string alias) =>
+        plan.TenantColumn is null ? "" : $" {(alias.Length == 0 ? "WHERE" : "AND")} {alias}{Quote(plan.TenantColumn)} = @tenant";
+
+    private static void AddTenant(DbCommand command, string? tenant)
+    {
+        if (tenant is null)
+            return;
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "tenant";
+        parameter.Value = tenant;
+        command.Parameters.Add(parameter);
     }
 
     private static string Text(DbDataReader reader, int ordinal) =>

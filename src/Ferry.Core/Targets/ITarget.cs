@@ -42,4 +42,11 @@ public sealed record RunStart(string Manifest, string? Name, string Source, stri
 public sealed record RunBegin(long RunId, bool Resumed, IReadOnlyDictionary<string, EntityCheckpoint> Checkpoints);
 
 /// <summary>Where an entity of an interrupted run stands: its last committed batch and the counts so far.</summary>
-public sealed record EntityCheckpoint(int LastBatch, long LastLine, EntityCounts Counts, bool Completed);
+public sealed record EntityCheckpoint(int LastBatch, long LastLine, EntityCounts Counts, bool Completed)
+{
+    /// <summary>The key of <see cref="RunBegin.Checkpoints"/>: the entity, or with tenants the entity and the tenant.</summary>
+    public static string KeyOf(string entity, string? tenant) => tenant is null ? entity : entity + "\u001F" + tenant;
+
+    /// <summary>The entity of a <see cref="KeyOf"/> key.</summary>
+    public static string EntityOf(string key) => key.Split('\u001F')[0];
+}

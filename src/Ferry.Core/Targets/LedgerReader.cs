@@ -9,7 +9,8 @@ namespace Ferry.Targets;
 /// <param name="Table">The full name of a ledger table ("runs" → ferry_runs or ferry.runs).</param>
 /// <param name="StagingTable">The full name of an entity's staging table.</param>
 /// <param name="TableExistsSql">A query with parameter @name (a full table name) returning whether it exists.</param>
-internal sealed record LedgerNames(Func<string, string> Table, Func<string, string> StagingTable, string TableExistsSql);
+/// <param name="RowsTable">The full name of an entity's table of staged rows with a record of their own.</param>
+internal sealed record LedgerNames(Func<string, string> Table, Func<string, string> StagingTable, string TableExistsSql, Func<string, string> RowsTable);
 
 /// <summary>
 /// Reads runs, their counts and their rejected rows from a target's ledger, over plain ADO.NET:
@@ -82,7 +83,28 @@ internal sealed class LedgerReader : ILedgerReader
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             list.Add(new RunEntityRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), Counts(reader, 3)));
-        return list;
+        await reader.DisposeAsync().ConfigureAwait(false);
+        return await PerTenantAsync(runId, list, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>With tenants, an entity is listed once per tenant, with that tenant's counts.</summary>
+    private async Task<IReadOnlyList<RunEntityRecord>> PerTenantAsync(long runId, List<RunEntityRecord> entities, CancellationToken cancellationToken)
+    {
+        var table = names.Table("run_tenants");
+        if (!await ExistsAsync(table, cancellationToken).ConfigureAwait(false))
+            return entities;
+        var tenants = new List<(string Entity, string Tenant, EntityCounts Counts)>();
+        await using (var command = Command($"""
+            SELECT entity, tenant, rows_read, inserted, updated, unchanged, rejected, warnings FROM {table} WHERE run_id = @run ORDER BY entity, tenant
+            """, ("run", runId)))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                tenants.Add((reader.GetString(0), reader.GetString(1), Counts(reader, 2)));
+        if (tenants.Count == 0)
+            return entities;
+        return entities.SelectMany(e => tenants.Any(t => t.Entity == e.Entity)
+            ? tenants.Where(t => t.Entity == e.Entity).Select(t => e with { Tenant = t.Tenant, Counts = t.Counts })
+            : [e]).ToList();
     }
 
     public async Task<IReadOnlyList<RejectRecord>> ListRejectsAsync(long runId, IEnumerable<string> entities, CancellationToken cancellationToken)
@@ -102,6 +124,23 @@ internal sealed class LedgerReader : ILedgerReader
                     reader.IsDBNull(4) ? [] : RawValues(reader.GetString(4)),
                     reader.IsDBNull(5) ? [] : JsonSerializer.Deserialize<List<RejectMessage>>(reader.GetString(5), JsonOptions)!));
         }
+        return list;
+    }
+
+    public async Task<IReadOnlyList<ReconciliationRecord>> ListReconciliationsAsync(long runId, CancellationToken cancellationToken)
+    {
+        var list = new List<ReconciliationRecord>();
+        var table = names.Table("reconciliations");
+        if (!await ExistsAsync(table, cancellationToken).ConfigureAwait(false))
+            return list;
+        await using var command = Command($"""
+            SELECT run_id, entity, tenant, "check", passed, summary, checked_at FROM {table} WHERE run_id = @run ORDER BY reconciliation_id
+            """, ("run", runId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            list.Add(new ReconciliationRecord(reader.GetInt64(0), reader.GetString(1), Text(reader, 2), reader.GetString(3),
+                Convert.ToBoolean(reader.GetValue(4), CultureInfo.InvariantCulture), reader.IsDBNull(5) ? null : Convert.ToString(reader.GetValue(5), CultureInfo.InvariantCulture),
+                Timestamp(reader.GetValue(6))!));
         return list;
     }
 

@@ -34,6 +34,7 @@ internal static class RunLedger
                 throw new TargetException($"run {id} was interrupted, but its source has changed since; it cannot be resumed. Run again with --restart to start a new run");
             await ExecuteAsync(connection, $"UPDATE {runs} SET status = 'running', finished_at = NULL, error = NULL, correlation_id = @correlation, pid = @pid, host = @host WHERE run_id = @run",
                 cancellationToken, ("correlation", start.CorrelationId), ("pid", Environment.ProcessId), ("host", Environment.MachineName), ("run", id)).ConfigureAwait(false);
+            await ClearLandedAsync(connection, names, id, cancellationToken).ConfigureAwait(false);
             return new RunBegin(id, true, await CheckpointsAsync(connection, names, id, cancellationToken).ConfigureAwait(false));
         }
         await ExecuteAsync(connection, $"UPDATE {runs} SET status = 'failed', finished_at = @now, error = 'the process ended before the run finished' WHERE manifest = @manifest AND status = 'running'",
@@ -50,21 +51,47 @@ internal static class RunLedger
     }
 
     /// <summary>
+    /// Clears the batches the interrupted run landed but never loaded, with their rows' records, before
+    /// any entity starts: the tenants of an entity share its batch numbers, so a batch number a tenant
+    /// left landed may be the next one another tenant takes.
+    /// </summary>
+    private static async Task ClearLandedAsync(DbConnection connection, LedgerNames names, long runId, CancellationToken cancellationToken)
+    {
+        var batches = names.Table("batches");
+        var entities = new List<string>();
+        await using (var landed = LedgerReader.Command(connection, $"SELECT DISTINCT entity FROM {batches} WHERE run_id = @run AND state = 'landed'", ("run", runId)))
+        await using (var reader = await landed.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                entities.Add(reader.GetString(0));
+        foreach (var entity in entities)
+            await ExecuteAsync(connection, $"""
+                DELETE FROM {names.RowsTable(entity)} WHERE run_id = @run
+                    AND batch_no IN (SELECT batch_no FROM {batches} WHERE run_id = @run AND entity = @entity AND state = 'landed');
+                DELETE FROM {batches} WHERE run_id = @run AND entity = @entity AND state = 'landed';
+                """, cancellationToken, ("run", runId), ("entity", entity)).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Each entity's last committed batch and the counts of all its committed batches. A batch record
     /// still <c>landed</c> (staged, never loaded) is no checkpoint: the batch is read again.
     /// </summary>
     private static async Task<Dictionary<string, EntityCheckpoint>> CheckpointsAsync(DbConnection connection, LedgerNames names, long runId, CancellationToken cancellationToken)
     {
         var checkpoints = new Dictionary<string, EntityCheckpoint>(StringComparer.Ordinal);
+        // With tenants, each entity of each tenant has its own checkpoint, and is complete on its own.
         await using var command = LedgerReader.Command(connection, $"""
-            SELECT b.entity, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
-                   sum(b.unchanged), sum(b.rejected), sum(b.warnings), max(CASE WHEN e.completed_at IS NULL THEN 0 ELSE 1 END)
-            FROM {names.Table("batches")} b LEFT JOIN {names.Table("run_entities")} e ON e.run_id = b.run_id AND e.entity = b.entity
-            WHERE b.run_id = @run AND b.state = 'committed' GROUP BY b.entity
+            SELECT b.entity, b.tenant, max(b.batch_no), max(b.last_line), sum(b.rows_read), sum(b.inserted), sum(b.updated),
+                   sum(b.unchanged), sum(b.rejected), sum(b.warnings),
+                   max(CASE WHEN (b.tenant IS NULL AND e.completed_at IS NOT NULL) OR t.completed_at IS NOT NULL THEN 1 ELSE 0 END)
+            FROM {names.Table("batches")} b
+            LEFT JOIN {names.Table("run_entities")} e ON e.run_id = b.run_id AND e.entity = b.entity
+            LEFT JOIN {names.Table("run_tenants")} t ON t.run_id = b.run_id AND t.entity = b.entity AND t.tenant = b.tenant
+            WHERE b.run_id = @run AND b.state = 'committed' GROUP BY b.entity, b.tenant
             """, ("run", runId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            checkpoints[reader.GetString(0)] = new EntityCheckpoint(reader.GetInt32(1), reader.GetInt64(2), LedgerReader.Counts(reader, 3), reader.GetInt32(9) == 1);
+            checkpoints[EntityCheckpoint.KeyOf(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1))] =
+                new EntityCheckpoint(reader.GetInt32(2), reader.GetInt64(3), LedgerReader.Counts(reader, 4), Convert.ToInt32(reader.GetValue(10), System.Globalization.CultureInfo.InvariantCulture) == 1);
         return checkpoints;
     }
 

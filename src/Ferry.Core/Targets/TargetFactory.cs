@@ -39,5 +39,15 @@ public static class TargetFactory
     }
 
     /// <summary>A failure a new connection may not meet again (a dropped connection, a restarting server).</summary>
+    /// <summary>
+    /// Whether tenants loading at the same time each get a connection of their own: on PostgreSQL, but
+    /// not in a dry run (one transaction) nor on SQLite (one writer: the lanes share the run's connection).
+    /// </summary>
+    public static bool LanesConnectSeparately(MigrationManifest manifest, bool dryRun) => manifest.Target.Kind == TargetKind.Postgres && !dryRun;
+
+    /// <summary>Another connection to the run's target, for a lane of tenants (the run's own connection holds the run lock).</summary>
+    public static async Task<ITarget> OpenLaneAsync(MigrationManifest manifest, CancellationToken cancellationToken) =>
+        await PostgresTarget.OpenLaneAsync(manifest, cancellationToken).ConfigureAwait(false);
+
     public static bool IsTransient(Exception exception) => PostgresTarget.IsTransient(exception);
 }

@@ -91,8 +91,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 ON CONFLICT ({keyList}) {conflict}
                 RETURNING {KeyText("t", keys)} AS k, (xmax = 0) AS inserted, t.xmin::text::bigint AS version
             ), undo AS (
-                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys)
-                SELECT @run, @entity, @batch, 'i', array_agg(k ORDER BY k) FROM written WHERE inserted HAVING count(*) > 0
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
+                SELECT @run, @entity, @batch, 'i', array_agg(k ORDER BY k), @tenant FROM written WHERE inserted HAVING count(*) > 0
             )
             SELECT k, inserted, version FROM written
             """;
@@ -112,8 +112,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                        t AS image
                 FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
             ), undo AS (
-                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, before)
-                SELECT @run, @entity, @batch, 'u', array_agg(k ORDER BY k), jsonb_agg(to_jsonb(image) ORDER BY k)
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, before, tenant)
+                SELECT @run, @entity, @batch, 'u', array_agg(k ORDER BY k), jsonb_agg(to_jsonb(image) ORDER BY k), @tenant
                 FROM matched m WHERE changed{again} HAVING count(*) > 0
             ), stale AS (
                 UPDATE ferry.batches SET stale = true
@@ -148,9 +148,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
             {PostgresLedgerSchema.CreateStaging(plan.Spec.Name)}
             INSERT INTO ferry.run_entities (run_id, entity, target, target_schema, mode, position) VALUES (@run, @entity, @target, @schema, @mode, @position) ON CONFLICT DO NOTHING;
+            {(plan.Tenant is null ? "" : "INSERT INTO ferry.run_tenants (run_id, entity, tenant) VALUES (@run, @entity, @tenant) ON CONFLICT DO NOTHING;")}
             DELETE FROM {rowsTable} r USING ferry.batches b
-                WHERE b.run_id = @run AND b.entity = @entity AND b.state = 'landed' AND r.run_id = b.run_id AND r.batch_no = b.batch_no;
-            DELETE FROM ferry.batches WHERE run_id = @run AND entity = @entity AND state = 'landed';
+                WHERE b.run_id = @run AND b.entity = @entity AND b.tenant IS NOT DISTINCT FROM @tenant AND b.state = 'landed' AND r.run_id = b.run_id AND r.batch_no = b.batch_no;
+            DELETE FROM ferry.batches WHERE run_id = @run AND entity = @entity AND tenant IS NOT DISTINCT FROM @tenant AND state = 'landed';
             {(dryRun ? "" : "COMMIT;")}
             CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}) ON COMMIT DELETE ROWS;
             """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
@@ -173,7 +174,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 """, cancellationToken).ConfigureAwait(false);
         }
         // COPY writes Ferry's own binary types, so it goes straight into the table only where they are the columns' types.
-        var empty = await ScalarAsync<bool>($"SELECT NOT EXISTS (SELECT FROM {table})", cancellationToken).ConfigureAwait(false);
+        // With tenants, only this tenant's rows count: the others' are never this plan's to skip or conflict with.
+        var empty = await ScalarAsync<bool>(plan.TenantColumn is null
+            ? $"SELECT NOT EXISTS (SELECT FROM {table})"
+            : $"SELECT NOT EXISTS (SELECT FROM {table} WHERE {Quote(plan.TenantColumn)} = @tenant)", cancellationToken).ConfigureAwait(false);
         direct = empty && columns.All(c => SameType(types[c.Target], c.Type));
         // An empty table holds nothing an earlier run's records describe (someone emptied it): no row is skipped.
         if (empty)
@@ -204,8 +208,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         command.CommandText = """
             SELECT e.run_id, e.entity, r.status FROM ferry.run_entities e JOIN ferry.runs r ON r.run_id = e.run_id
             WHERE e.target = @target AND e.target_schema IS NOT DISTINCT FROM @schema AND e.run_id <> @run
+              AND (@tenant IS NULL OR EXISTS (SELECT FROM ferry.run_tenants t WHERE t.run_id = e.run_id AND t.entity = e.entity AND t.tenant = @tenant))
             ORDER BY e.run_id DESC LIMIT 1
             """;
+        AddTenant(command);
         command.Parameters.AddWithValue("target", plan.Spec.Table);
         command.Parameters.AddWithValue("schema", target.Schema);
         command.Parameters.AddWithValue("run", runId);
@@ -292,8 +298,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
                 if (!outer)
                     await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync($"""
-                    INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys)
-                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql})
+                    INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys, tenant)
+                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql}, @tenant)
                     """, cancellationToken, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
                     ("read", batch.Rows.Count), ("lines", Lines(batch.Rows)), ("keys", Keys(batch.Rows))).ConfigureAwait(false);
                 await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
@@ -330,6 +336,20 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     /// <summary>Marks unchanged the rows the prior run's record at this batch position holds with the same key and hash.</summary>
     private async Task SkipUnchangedAsync(Batch batch, long?[] versions, CancellationToken cancellationToken)
     {
+        if (plan.Tenant is not null)
+        {
+            // A tenant's batches are numbered among the other tenants' of the entity: its position is
+            // where it starts in the tenant's own source.
+            await using var record = Command("""
+                SELECT digest FROM ferry.batches
+                WHERE run_id = @prior AND entity = @priorEntity AND tenant = @tenant AND first_line = @first
+                  AND state = 'committed' AND NOT stale AND digest IS NOT NULL
+                LIMIT 1
+                """, ("prior", prior!.Value.RunId), ("priorEntity", prior.Value.Entity), ("first", batch.FirstLine));
+            if (await record.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is byte[] found)
+                new PriorBatch(found).MarkUnchanged(batch.Rows, versions);
+            return;
+        }
         if (!priorDigests.ContainsKey(batch.Number))
         {
             // Records are fetched a window of batches at a time: one round trip for many batches, and
@@ -379,13 +399,16 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync($"""
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
-                                            state, lines, keys, digest, version_set)
-            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @versionSet)
+                                            state, lines, keys, digest, version_set, tenant)
+            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @versionSet, @tenant)
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
                 state = 'committed', digest = @digest, version_set = @versionSet, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity;
+            UPDATE ferry.run_tenants SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
+                unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
+            WHERE run_id = @run AND entity = @entity AND tenant = @tenant;
             """, cancellationToken,
             ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
@@ -430,7 +453,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             row.Action = RowAction.Inserted;
         if (keys.Count > 0)
         {
-            await ExecuteAsync($"INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys) VALUES (@run, @entity, @batch, 'i', {KeysSql})",
+            await ExecuteAsync($"INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant) VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)",
                 cancellationToken, ("batch", batch), ("keys", Keys(rows))).ConfigureAwait(false);
             // Every row of one COPY has the same version: the (sub)transaction's id.
             var version = await ScalarAsync<long>($"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}",
@@ -663,7 +686,10 @@ internal sealed class PostgresEntityLoader : IEntityLoader
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
-        await ExecuteAsync("UPDATE ferry.run_entities SET completed_at = now() WHERE run_id = @run AND entity = @entity", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync("""
+            UPDATE ferry.run_entities SET completed_at = now() WHERE run_id = @run AND entity = @entity;
+            UPDATE ferry.run_tenants SET completed_at = now() WHERE run_id = @run AND entity = @entity AND tenant = @tenant;
+            """, cancellationToken).ConfigureAwait(false);
         if (open)
         {
             await ExecuteAsync(dryRun ? "RELEASE ferry_entity" : "COMMIT", cancellationToken).ConfigureAwait(false);
@@ -701,7 +727,12 @@ internal sealed class PostgresEntityLoader : IEntityLoader
     {
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("entity", plan.Spec.Name);
+        AddTenant(command);
     }
+
+    /// <summary>The plan's tenant as a text parameter (NULL without tenants).</summary>
+    private void AddTenant(NpgsqlCommand command) =>
+        command.Parameters.Add(new NpgsqlParameter("tenant", NpgsqlDbType.Text) { Value = (object?)plan.Tenant ?? DBNull.Value });
 
     private NpgsqlCommand Command(string sql, params (string Name, object? Value)[] parameters)
     {
@@ -711,6 +742,8 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             command.Parameters.AddWithValue("run", runId);
         if (sql.Contains("@entity", StringComparison.Ordinal))
             command.Parameters.AddWithValue("entity", plan.Spec.Name);
+        if (sql.Contains("@tenant", StringComparison.Ordinal))
+            AddTenant(command);
         foreach (var (name, value) in parameters)
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return command;

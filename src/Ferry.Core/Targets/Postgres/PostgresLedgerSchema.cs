@@ -103,11 +103,47 @@ internal static class PostgresLedgerSchema
         END $$;
         {Index("undo_run", "ferry.undo", "run_id, entity")}
         {Index("undo_key", "ferry.undo", "entity, business_key")}
+        -- Tenants: each batch record and undo entry names its tenant (NULL without tenants), and each
+        -- entity of a run has counts per tenant and is complete per tenant.
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.batches'::regclass AND attname = 'tenant') THEN
+                ALTER TABLE ferry.batches ADD COLUMN tenant text;
+            END IF;
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.undo'::regclass AND attname = 'tenant') THEN
+                ALTER TABLE ferry.undo ADD COLUMN tenant text;
+            END IF;
+        END $$;
+        CREATE TABLE IF NOT EXISTS ferry.run_tenants (
+            run_id       bigint NOT NULL REFERENCES ferry.runs,
+            entity       text NOT NULL,
+            tenant       text NOT NULL,
+            rows_read    bigint NOT NULL DEFAULT 0,
+            inserted     bigint NOT NULL DEFAULT 0,
+            updated      bigint NOT NULL DEFAULT 0,
+            unchanged    bigint NOT NULL DEFAULT 0,
+            rejected     bigint NOT NULL DEFAULT 0,
+            warnings     bigint NOT NULL DEFAULT 0,
+            completed_at timestamptz,
+            PRIMARY KEY (run_id, entity, tenant)
+        );
+        -- Each check of a reconciliation, per entity and tenant: passed or not, with its figures (JSON).
+        CREATE TABLE IF NOT EXISTS ferry.reconciliations (
+            reconciliation_id bigserial PRIMARY KEY,
+            run_id     bigint NOT NULL,
+            entity     text NOT NULL,
+            tenant     text,
+            "check"    text NOT NULL,
+            passed     boolean NOT NULL,
+            summary    jsonb,
+            checked_at timestamptz NOT NULL DEFAULT now()
+        );
+        {Index("reconciliations_run", "ferry.reconciliations", "run_id")}
         """;
 
     public static string StagingTable(string entity) => "stage_" + entity;
 
-    public static readonly LedgerNames Names = new(t => "ferry." + t, e => $"ferry.\"{StagingTable(e)}\"", "SELECT to_regclass(@name) IS NOT NULL");
+    public static readonly LedgerNames Names = new(t => "ferry." + t, e => $"ferry.\"{StagingTable(e)}\"", "SELECT to_regclass(@name) IS NOT NULL",
+        e => $"ferry.\"{StagingRows(e)}\"");
 
     /// <summary>
     /// Creates an index only when it is missing. <c>CREATE INDEX IF NOT EXISTS</c> takes a SHARE lock on
@@ -152,11 +188,12 @@ internal static class PostgresLedgerSchema
         );
         {Index(Quote(rows + "_run"), "ferry." + Quote(rows), "run_id, batch_no")}
         CREATE OR REPLACE VIEW ferry."{view}" AS
-                SELECT r.stage_id, r.run_id, r.batch_no, r.line, r.business_key, r.status, r.raw, r.errors, r.warnings, r.resolved_by_run
+                SELECT r.stage_id, r.run_id, r.batch_no, r.line, r.business_key, r.status, r.raw, r.errors, r.warnings, r.resolved_by_run,
+                       (SELECT b.tenant FROM ferry.batches b WHERE b.run_id = r.run_id AND b.entity = '{literal}' AND b.batch_no = r.batch_no) AS tenant
                 FROM ferry."{rows}" r
                 UNION ALL
                 SELECT s.stage_id, b.run_id, b.batch_no, u.line, u.key,
-                       CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL::json, NULL::jsonb, NULL::jsonb, NULL::bigint
+                       CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL::json, NULL::jsonb, NULL::jsonb, NULL::bigint, b.tenant
                 FROM ferry.batches b
                 CROSS JOIN LATERAL unnest(b.lines, b.keys) WITH ORDINALITY AS u(line, key, ordinal)
                 CROSS JOIN LATERAL (SELECT {StageId("b.run_id", "b.batch_no", "u.ordinal")} AS stage_id) s

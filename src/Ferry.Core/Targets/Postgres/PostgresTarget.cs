@@ -53,6 +53,10 @@ public sealed class PostgresTarget : ITarget
     }
 
     /// <summary>Opens a connection to the manifest's database, with the session settings Ferry relies on.</summary>
+    /// <summary>A connection for tenants loading beside the run's own connection, which holds the run lock and made the ledger.</summary>
+    public static async Task<PostgresTarget> OpenLaneAsync(MigrationManifest manifest, CancellationToken cancellationToken) =>
+        new(await OpenAsync(manifest, cancellationToken).ConfigureAwait(false), manifest, dryRun: false);
+
     internal static async Task<NpgsqlConnection> OpenAsync(MigrationManifest manifest, CancellationToken cancellationToken)
     {
         NpgsqlConnectionStringBuilder builder;

@@ -33,7 +33,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly string table;
     private readonly int[] keyColumns;
     private readonly List<IDisposable> statements = [];
-    private readonly SqliteStatement rowInsert, rowErrors, rowSettle, rowCorrected, insert, batchLand, batchCommit, batchInsert, entityAdd, entityComplete;
+    private readonly SqliteStatement rowInsert, rowErrors, rowSettle, rowCorrected, insert, batchLand, batchCommit, batchInsert, entityAdd, entityComplete, tenantAdd, tenantComplete;
     private readonly SqliteStatement begin, commit;
     private readonly SqliteStatement? insertNew, update, lookupOne, lookupMany;
     private readonly StagingJson json = new();
@@ -97,16 +97,16 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         }
         // The counts are given (not left to their defaults): a ledger upgraded from an earlier version has none.
         batchLand = Statement("""
-            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state, lines, keys)
-            VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 0, 0, 0, 0, ?6, 'landed', ?7, ?8)
+            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state, lines, keys, tenant)
+            VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 0, 0, 0, 0, ?6, 'landed', ?7, ?8, ?9)
             """);
         batchCommit = Statement("""
             UPDATE ferry_batches SET state = 'committed', rows_read = ?4, inserted = ?5, updated = ?6, unchanged = ?7, rejected = ?8, warnings = ?9, committed_at = ?10
             WHERE run_id = ?1 AND entity = ?2 AND batch_no = ?3 AND state = 'landed'
             """);
         batchInsert = Statement("""
-            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'committed')
+            INSERT INTO ferry_batches (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings, committed_at, state, tenant)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'committed', ?13)
             """);
         // Each batch adds its counts in its own transaction, so a run that stops part-way (a fatal
         // row, a crash) still records exactly what it committed.
@@ -115,7 +115,13 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                 unchanged = unchanged + ?4, rejected = rejected + ?5, warnings = warnings + ?6
             WHERE run_id = ?7 AND entity = ?8
             """);
+        tenantAdd = Statement("""
+            UPDATE ferry_run_tenants SET rows_read = rows_read + ?1, inserted = inserted + ?2, updated = updated + ?3,
+                unchanged = unchanged + ?4, rejected = rejected + ?5, warnings = warnings + ?6
+            WHERE run_id = ?7 AND entity = ?8 AND tenant = ?9
+            """);
         entityComplete = Statement("UPDATE ferry_run_entities SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3");
+        tenantComplete = Statement("UPDATE ferry_run_tenants SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3 AND tenant = ?4");
     }
 
     public static async Task<SqliteEntityLoader> CreateAsync(SqliteTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -126,13 +132,18 @@ internal sealed class SqliteEntityLoader : IEntityLoader
         var loader = new SqliteEntityLoader(connection, runId, plan);
         using (var register = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_entities (run_id, entity, target, mode, position) VALUES (?1, ?2, ?3, ?4, ?5)"))
             Run(register, runId, plan.Spec.Name, plan.Spec.Table, plan.Spec.Mode.ToString().ToLowerInvariant(), (long)plan.Position);
+        if (plan.Tenant is not null)
+            using (var registerTenant = new SqliteStatement(connection, "INSERT OR IGNORE INTO ferry_run_tenants (run_id, entity, tenant) VALUES (?1, ?2, ?3)"))
+                Run(registerTenant, runId, plan.Spec.Name, plan.Tenant);
         // Batches an interrupted attempt landed but never loaded, with their rows' records: they are
-        // read again from the source. (Only a landed batch has pending row records.)
+        // read again from the source. (Only a landed batch has pending row records. Tenants loading at the
+        // same time take turns per call, and a batch lands and loads within one call: no other tenant's
+        // batch is landed now.)
         await SqliteTarget.ExecuteAsync(connection, "SAVEPOINT ferry_clear", cancellationToken).ConfigureAwait(false);
         using (var clearRows = new SqliteStatement(connection, $"DELETE FROM {Quote(RowsTable(plan.Spec.Name))} WHERE run_id = ?1 AND status = 'pending'"))
             Run(clearRows, runId);
-        using (var clearBatches = new SqliteStatement(connection, "DELETE FROM ferry_batches WHERE run_id = ?1 AND entity = ?2 AND state = 'landed'"))
-            Run(clearBatches, runId, plan.Spec.Name);
+        using (var clearBatches = new SqliteStatement(connection, "DELETE FROM ferry_batches WHERE run_id = ?1 AND entity = ?2 AND tenant IS ?3 AND state = 'landed'"))
+            Run(clearBatches, runId, plan.Spec.Name, plan.Tenant);
         await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_clear", cancellationToken).ConfigureAwait(false);
         if (plan.Spec.Mode == LoadMode.Replace || dryRun)
         {
@@ -237,8 +248,10 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             }
             else
                 Run(batchInsert, runId, plan.Spec.Name, (long)batch.Number, batch.FirstLine, batch.LastLine,
-                    counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now());
+                    counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, SqliteTarget.Now(), plan.Tenant);
             Run(entityAdd, counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, runId, plan.Spec.Name);
+            if (plan.Tenant is not null)
+                Run(tenantAdd, counts.RowsRead, counts.Inserted, counts.Updated, counts.Unchanged, counts.Rejected, counts.Warnings, runId, plan.Spec.Name, plan.Tenant);
             FaultInjection.Point("sqlite.before-commit", batch.Number);
             commit.Execute();
         }
@@ -275,6 +288,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             batchLand.Bind(5, SqliteTarget.Now());
             batchLand.BindUtf8(6, batchJson.Lines(batch.Rows));
             batchLand.BindUtf8(7, batchJson.Keys(batch.Rows));
+            batchLand.Bind(8, plan.Tenant);
             batchLand.Execute();
             for (var i = 0; i < batch.Rows.Count; i++)
             {
@@ -496,6 +510,8 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         Run(entityComplete, SqliteTarget.Now(), runId, plan.Spec.Name);
+        if (plan.Tenant is not null)
+            Run(tenantComplete, SqliteTarget.Now(), runId, plan.Spec.Name, plan.Tenant);
         if (entityOpen)
         {
             await SqliteTarget.ExecuteAsync(connection, "RELEASE ferry_entity", cancellationToken).ConfigureAwait(false);

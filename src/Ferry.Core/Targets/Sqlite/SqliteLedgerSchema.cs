@@ -60,18 +60,45 @@ internal static class SqliteLedgerSchema
             keys         TEXT, -- JSON array: each row's business key (null for a row without one)
             PRIMARY KEY (run_id, entity, batch_no)
         );
+        -- With tenants: each entity's counts and completion per tenant (the batch records name their tenant).
+        CREATE TABLE IF NOT EXISTS ferry_run_tenants (
+            run_id     INTEGER NOT NULL REFERENCES ferry_runs(run_id),
+            entity     TEXT NOT NULL,
+            tenant     TEXT NOT NULL,
+            rows_read  INTEGER NOT NULL DEFAULT 0,
+            inserted   INTEGER NOT NULL DEFAULT 0,
+            updated    INTEGER NOT NULL DEFAULT 0,
+            unchanged  INTEGER NOT NULL DEFAULT 0,
+            rejected   INTEGER NOT NULL DEFAULT 0,
+            warnings   INTEGER NOT NULL DEFAULT 0,
+            completed_at TEXT,
+            PRIMARY KEY (run_id, entity, tenant)
+        );
+        -- Each check of a reconciliation, per entity and tenant: passed or not, with its figures (JSON).
+        CREATE TABLE IF NOT EXISTS ferry_reconciliations (
+            reconciliation_id INTEGER PRIMARY KEY,
+            run_id     INTEGER NOT NULL,
+            entity     TEXT NOT NULL,
+            tenant     TEXT,
+            "check"    TEXT NOT NULL,
+            passed     INTEGER NOT NULL,
+            summary    TEXT,
+            checked_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ix_ferry_reconciliations_run ON ferry_reconciliations (run_id);
         """;
 
     /// <summary>Brings a ledger made by an earlier version up to date (the batch record's state, lines and keys).</summary>
     public static async Task UpgradeAsync(SqliteConnection connection, CancellationToken cancellationToken)
     {
-        if (await HasColumnAsync(connection, "ferry_batches", "state", cancellationToken).ConfigureAwait(false))
-            return;
-        await SqliteTarget.ExecuteAsync(connection, """
-            ALTER TABLE ferry_batches ADD COLUMN state TEXT NOT NULL DEFAULT 'committed' CHECK (state IN ('landed', 'committed'));
-            ALTER TABLE ferry_batches ADD COLUMN lines TEXT;
-            ALTER TABLE ferry_batches ADD COLUMN keys TEXT;
-            """, cancellationToken).ConfigureAwait(false);
+        if (!await HasColumnAsync(connection, "ferry_batches", "state", cancellationToken).ConfigureAwait(false))
+            await SqliteTarget.ExecuteAsync(connection, """
+                ALTER TABLE ferry_batches ADD COLUMN state TEXT NOT NULL DEFAULT 'committed' CHECK (state IN ('landed', 'committed'));
+                ALTER TABLE ferry_batches ADD COLUMN lines TEXT;
+                ALTER TABLE ferry_batches ADD COLUMN keys TEXT;
+                """, cancellationToken).ConfigureAwait(false);
+        if (!await HasColumnAsync(connection, "ferry_batches", "tenant", cancellationToken).ConfigureAwait(false))
+            await SqliteTarget.ExecuteAsync(connection, "ALTER TABLE ferry_batches ADD COLUMN tenant TEXT", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The view of an entity's staged rows: every row of every batch, with its status.</summary>
@@ -114,15 +141,17 @@ internal static class SqliteLedgerSchema
             );
             CREATE INDEX IF NOT EXISTS {Quote("ix_" + view + "_run")} ON {Quote(rows)} (run_id);
             DROP VIEW IF EXISTS {Quote(view)}; -- made anew, so that it is always this version's
-            CREATE VIEW {Quote(view)} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run) AS
-            SELECT stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run FROM {Quote(rows)}
+            CREATE VIEW {Quote(view)} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings, resolved_by_run, tenant) AS
+            SELECT r.stage_id, r.run_id, r.batch_no, r.line, r.business_key, r.status, r.raw, r.errors, r.warnings, r.resolved_by_run,
+                   (SELECT b.tenant FROM ferry_batches b WHERE b.run_id = r.run_id AND b.entity = '{entity}' AND b.batch_no = r.batch_no)
+            FROM {Quote(rows)} r
             UNION ALL
             SELECT {BatchRowId}, b.run_id, b.batch_no,
                    -- A committed batch of single-line records holds the lines first_line..last_line: its
                    -- row's line is then computed, not looked up (a lookup walks the array from its start).
                    CASE WHEN b.state = 'committed' AND b.last_line - b.first_line + 1 = b.rows_read THEN b.first_line + k.key
                         ELSE json_extract(b.lines, '$[' || k.key || ']') END,
-                   k.value, CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL, NULL, NULL, NULL
+                   k.value, CASE b.state WHEN 'landed' THEN 'pending' ELSE 'imported' END, NULL, NULL, NULL, NULL, b.tenant
             FROM ferry_batches b, json_each(b.keys) k
             WHERE b.entity = '{entity}' AND b.keys IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM {Quote(rows)} r WHERE r.stage_id = {BatchRowId});
@@ -156,5 +185,6 @@ internal static class SqliteLedgerSchema
 
     /// <summary>The staging view (or, in a ledger not yet upgraded, table) is found either way.</summary>
     public static readonly LedgerNames Names = new(t => "ferry_" + t, e => $"\"{StagingTable(e)}\"",
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type IN ('table', 'view') AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')");
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type IN ('table', 'view') AND '\"' || name || '\"' IN (@name, '\"' || @name || '\"')",
+        e => Quote(RowsTable(e)));
 }
