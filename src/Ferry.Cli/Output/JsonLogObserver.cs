@@ -51,13 +51,16 @@ internal sealed class JsonLogObserver : IRunObserver, IDisposable
         WriteEntity(run, "batch_committed", entity, batch, new { counts = batchCounts, progress });
 
     public void EntityFinished(RunContext run, EntityPlan entity, EntityCounts totals) =>
-        WriteEntity(run, "entity_finished", entity, null, new { counts = totals });
+        WriteEntity(run, "entity_finished", entity, null, new { counts = totals, would_be = run.DryRun });
 
     public void RunFinished(RunContext run, RunResult result)
     {
         Write(run, "run_finished", null, null, new
         {
             status = result.Status.ToString().ToLowerInvariant(),
+            dry_run = result.DryRun,
+            // In a dry run nothing was written: the counts are what a run would do.
+            would_be = result.DryRun,
             error = result.Error is null ? null : SecretMasker.Scrub(result.Error),
             seconds = (result.FinishedAt - result.StartedAt).TotalSeconds,
             entities = result.Entities,

@@ -72,6 +72,8 @@ public sealed class EntityPlan
         foreach (var entity in manifest.Entities)
         {
             var source = sources[entity.Name];
+            foreach (var column in entity.LegacyKey?.Columns ?? [])
+                RequireColumn(source, column, entity.LegacyKey!.Line, "'legacy_key'");
             foreach (var rule in entity.Rules)
             {
                 if (rule.Column is not null)

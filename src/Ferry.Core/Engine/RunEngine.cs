@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Polly;
 using Polly.Retry;
 using Ferry.Diagnostics;
+using Ferry.KeyMap;
 using Ferry.Manifest;
 using Ferry.Sources;
 using Ferry.Targets;
@@ -225,11 +226,12 @@ public static class RunEngine
         plan.Validator.Reset();
         var columns = source.Columns;
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
+        var keyMap = await KeyMapScope.BindAsync(plan, target, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var records = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var reading = Task.Run(() => ReadRecordsAsync(plan, source, checkpoint?.LastLine ?? 0, records.Writer, stop.Token), stop.Token);
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, columns, checkpoint?.LastLine ?? 0, records.Reader, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, columns, checkpoint?.LastLine ?? 0, records.Reader, batches.Writer, stop.Token), stop.Token);
         try
         {
             await foreach (var rows in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -302,7 +304,7 @@ public static class RunEngine
 
     /// <param name="resumeAfter">The last source line an interrupted attempt committed: rows up to it are
     /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
-    private static async Task PrepareBatchesAsync(EntityPlan plan, IReadOnlyList<string> sourceColumns, long resumeAfter,
+    private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, IReadOnlyList<string> sourceColumns, long resumeAfter,
         ChannelReader<List<SourceRow>> records, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
     {
         var columns = sourceColumns.ToList();
@@ -317,7 +319,7 @@ public static class RunEngine
                 foreach (var record in chunk)
                 {
                     // A stage id names a row of one entity's staging table: it corrects only that entity's row.
-                    var row = Prepare(plan, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
+                    var row = Prepare(plan, keyMap, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
                     if (record.Line > resumeAfter)
                         rows.Add(row);
                     if (rows.Count == batchSize)
@@ -339,7 +341,7 @@ public static class RunEngine
     }
 
     /// <summary>Validates and maps one source row; a row with a rejecting issue gets no values.</summary>
-    private static BatchRow Prepare(EntityPlan plan, SourceRow record, int correctsColumn)
+    private static BatchRow Prepare(EntityPlan plan, KeyMapScope keyMap, SourceRow record, int correctsColumn)
     {
         var row = new BatchRow(record.Line, record.Values);
         if (correctsColumn >= 0 && long.TryParse(record.Values[correctsColumn], NumberStyles.Integer, CultureInfo.InvariantCulture, out var stageId))
@@ -351,12 +353,17 @@ public static class RunEngine
         }
         plan.Validator.Validate(record.Values, record.Line, row.Issues);
         if (row.Issues.Exists(i => i.RejectsRow))
+        {
+            // An orphan is listed with the rules the row broke.
+            plan.Mapper.CheckLookups(record.Values, row.Issues, keyMap);
             return row;
+        }
         var values = new object?[plan.Mapper.Columns.Count];
-        var key = plan.Mapper.Map(record.Values, values, row.Issues);
+        var key = plan.Mapper.Map(record.Values, values, row.Issues, keyMap, out var legacy);
         if (key is not null && !row.Issues.Exists(i => i.RejectsRow))
         {
             row.Key = key;
+            row.Legacy = legacy;
             row.Values = values;
             row.Hash = plan.Hasher.Hash(values);
             plan.Validator.Accept(record.Values, record.Line);

@@ -57,6 +57,8 @@ public sealed class BatchRow(long line, string?[] raw)
     public List<ValidationIssue> Issues { get; } = [];
     public object?[]? Values { get; set; }
     public string? Key { get; set; }
+    /// <summary>The row's legacy key and UUID, for the key map, when its entity has a <c>legacy_key</c>; null for a rejected row.</summary>
+    public KeyMap.KeyMapEntry? Legacy { get; set; }
     /// <summary>The content hash of <see cref="Values"/> (see <see cref="RowHasher"/>); null for a rejected row.</summary>
     public long? Hash { get; set; }
     /// <summary>Set when this row corrects a rejected row exported earlier (<c>_ferry_stage_id</c>).</summary>

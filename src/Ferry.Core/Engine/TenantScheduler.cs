@@ -112,6 +112,21 @@ internal static class TenantScheduler
             }
         }
 
+        public async Task<KeyMap.LegacyKeySet> ReadLegacyKeysAsync(string entity, string tenant, CancellationToken cancellationToken)
+        {
+            if (!serializeLoads)
+                return await inner.ReadLegacyKeysAsync(entity, tenant, cancellationToken).ConfigureAwait(false);
+            await Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await inner.ReadLegacyKeysAsync(entity, tenant, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Gate.Release();
+            }
+        }
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the run (or the lane) owns the target
     }
 

@@ -89,7 +89,8 @@ public sealed record EntitySpec(
     IReadOnlyList<RuleSpec> Rules,
     IReadOnlyList<ColumnSpec> Columns,
     int Line,
-    EntitySource? From = null)
+    EntitySource? From = null,
+    LegacyKeySpec? LegacyKey = null)
 {
     /// <summary>Entities loaded before this one within a tenant (<c>depends_on</c>; <c>references</c> add theirs).</summary>
     public IReadOnlyList<string> DependsOn { get; init; } = [];
@@ -104,6 +105,12 @@ public sealed record EntitySpec(
         Key = Key.Count == 0 || Key.Contains(column) ? Key : [column, .. Key],
     };
 }
+
+/// <summary>
+/// <c>legacy_key</c>: the source columns that identify a row in the legacy system. Each loaded row's
+/// legacy key is recorded in the ledger's key map with a UUID made from the entity, tenant and key.
+/// </summary>
+public sealed record LegacyKeySpec(IReadOnlyList<string> Columns, int Line);
 
 /// <summary>
 /// Where an entity of a database source reads its rows: a table (all its columns, or those listed)
@@ -167,7 +174,9 @@ public sealed record ColumnSpec(
     bool UuidFromKey,
     SourceText? Expression,
     int Line,
-    ColumnReference? References = null);
+    ColumnReference? References = null,
+    bool UuidFromLegacy = false,
+    string? Lookup = null);
 
 /// <summary>
 /// A column that refers to a row of another entity (a foreign key): reconciliation reports target

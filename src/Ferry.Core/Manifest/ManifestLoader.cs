@@ -103,6 +103,7 @@ public sealed partial class ManifestLoader
                         errors.Add(new ManifestError(file, reference.Line, 1,
                             $"column '{column.Target}' references column '{reference.Column}' of entity '{reference.Entity}', which has no such column (it has: {string.Join(", ", parent.Columns.Select(c => c.Target))})"));
                 }
+        CheckLookups(entities);
         if (tenantsNode is not null)
             CheckTenantEntities(entities, tenantColumn);
         var ordered = OrderByDependencies(entities);
@@ -115,6 +116,41 @@ public sealed partial class ManifestLoader
         if (source is null || target is null || errors.Count > 0)
             return null;
         return new MigrationManifest(file, name, source, target, ordered) { Tenants = tenants ?? [], TenantColumn = tenantColumn };
+    }
+
+    /// <summary>
+    /// <c>lookup: X</c> rewrites a legacy key of entity X to X's UUID: X must record legacy keys and
+    /// carry them as a <c>uuid: legacy</c> column, which the lookup column then references.
+    /// </summary>
+    private void CheckLookups(List<EntitySpec> entities)
+    {
+        for (var e = 0; e < entities.Count; e++)
+        {
+            var columns = entities[e].Columns.ToList();
+            for (var i = 0; i < columns.Count; i++)
+            {
+                var column = columns[i];
+                if (column.Lookup is not { } name)
+                    continue;
+                var parent = entities.FirstOrDefault(x => x.Name == name);
+                string? problem = null;
+                if (parent is null)
+                    problem = $"looks up entity '{name}', which the manifest does not have (it has: {string.Join(", ", entities.Select(x => x.Name))})";
+                else if (parent == entities[e])
+                    problem = "looks up its own entity; a lookup finds rows of an entity loaded before this one";
+                else if (parent.LegacyKey is null)
+                    problem = $"looks up entity '{name}', which has no 'legacy_key'";
+                else if (parent.LegacyKey.Columns.Count != 1)
+                    problem = $"looks up entity '{name}', whose 'legacy_key' has {parent.LegacyKey.Columns.Count} columns; a lookup reads one";
+                else if (parent.Columns.FirstOrDefault(c => c.UuidFromLegacy) is not { } uuid)
+                    problem = $"looks up entity '{name}', which has no 'uuid: legacy' column";
+                else
+                    columns[i] = column with { References = new ColumnReference(name, uuid.Target, column.Line) };
+                if (problem is not null)
+                    errors.Add(new ManifestError(file, column.Line, 1, $"column '{column.Target}' {problem}"));
+            }
+            entities[e] = entities[e] with { Columns = columns };
+        }
     }
 
     private static readonly string[] FileSourceKeys = ["type", "path", "delimiter", "quote", "header", "columns", "encoding", "sheet"];
@@ -274,8 +310,8 @@ public sealed partial class ManifestLoader
     {
         // Only a database source gives each entity its own rows ('from'); a file gives every entity the same.
         var map = Fields(node, "entity", databaseSource
-            ? ["name", "from", "table", "key", "mode", "batch_size", "staging", "depends_on", "rules", "columns"]
-            : ["name", "table", "key", "mode", "batch_size", "staging", "depends_on", "rules", "columns"]);
+            ? ["name", "from", "table", "key", "legacy_key", "mode", "batch_size", "staging", "depends_on", "rules", "columns"]
+            : ["name", "table", "key", "legacy_key", "mode", "batch_size", "staging", "depends_on", "rules", "columns"]);
         var name = RequiredString(map, node, "name");
         if (name is not null && !IdentifierPattern().IsMatch(name))
             Error(map["name"].Start, $"entity name '{name}' must be letters, digits and underscores");
@@ -285,6 +321,7 @@ public sealed partial class ManifestLoader
         var key = map.TryGetValue("key", out var keyNode) && keyNode is YamlScalarNode single
             ? [Scalar(single)]
             : StringList(map, "key") ?? [];
+        var legacyKey = ParseLegacyKey(map);
         var modeText = OptionalString(map, "mode") ?? "upsert";
         var mode = modeText.ToLowerInvariant() switch
         {
@@ -337,6 +374,9 @@ public sealed partial class ManifestLoader
             else if (key.Contains(c.Target))
                 errors.Add(new ManifestError(file, c.Line, 1, $"entity '{name}': key column '{c.Target}' cannot be 'uuid: key', which is made from the key"));
 
+        foreach (var c in columns.Where(c => c.UuidFromLegacy && legacyKey is null))
+            errors.Add(new ManifestError(file, c.Line, 1, $"column '{c.Target}': 'uuid: legacy' needs the entity's 'legacy_key'"));
+
         IReadOnlyList<string> dependsOn = map.TryGetValue("depends_on", out var dependsNode) && dependsNode is YamlScalarNode oneDependency
             ? [Scalar(oneDependency)]
             : StringList(map, "depends_on") ?? [];
@@ -344,7 +384,23 @@ public sealed partial class ManifestLoader
             return null;
         if (dependsNode is not null)
             dependsOnLines[name] = (int)dependsNode.Start.Line;
-        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from) { DependsOn = dependsOn };
+        return new EntitySpec(name, table, key, mode, batchSize, staging, rules, columns, (int)node.Start.Line, from, legacyKey) { DependsOn = dependsOn };
+    }
+
+    /// <summary><c>legacy_key: [columns]</c> (or one column): source columns, checked against the source when the plan is built.</summary>
+    private LegacyKeySpec? ParseLegacyKey(Dictionary<string, YamlNode> map)
+    {
+        if (!map.TryGetValue("legacy_key", out var node))
+            return null;
+        IReadOnlyList<string> columns = node is YamlScalarNode single ? [Scalar(single)] : StringList(map, "legacy_key") ?? [];
+        if (columns.Count == 0)
+        {
+            Error(node.Start, "'legacy_key' must name at least one source column");
+            return null;
+        }
+        foreach (var group in columns.GroupBy(c => c, StringComparer.Ordinal).Where(g => g.Count() > 1))
+            Error(node.Start, $"'legacy_key' names column '{group.Key}' twice");
+        return new LegacyKeySpec(columns, (int)node.Start.Line);
     }
 
     private static readonly string[] RuleKinds = ["required", "type", "regex", "range", "allowed", "unique", "max_length", "check"];
@@ -435,23 +491,37 @@ public sealed partial class ManifestLoader
         if (node is YamlScalarNode shortForm)
             return new ColumnSpec(target, Scalar(shortForm), false, ValueType.Text, null, null, null, false, null, (int)key.Start.Line);
 
-        var map = Fields(node, $"column '{target}'", "from", "trim", "type", "format", "default", "const", "uuid", "expr", "references");
+        var map = Fields(node, $"column '{target}'", "from", "trim", "type", "format", "default", "const", "uuid", "expr", "references", "lookup");
         var from = OptionalString(map, "from");
         var trim = Bool(map, "trim", false);
-        var uuidKey = map.ContainsKey("uuid");
+        var lookup = OptionalString(map, "lookup");
+        // A UUID from the key or the key map, or a parent's UUID by lookup, is a uuid column.
+        var uuidKey = map.ContainsKey("uuid") || lookup is not null;
         var type = map.TryGetValue("type", out var typeNode) ? ParseType(typeNode) ?? ValueType.Text : uuidKey ? ValueType.Uuid : ValueType.Text;
         var format = OptionalString(map, "format");
         var @default = OptionalString(map, "default");
         var @const = OptionalString(map, "const");
         var uuid = OptionalString(map, "uuid");
-        if (uuid is not null && uuid != "key")
-            Error(map["uuid"].Start, "'uuid' takes the value 'key' (a deterministic UUID from the business key)");
+        if (uuid is not null && uuid != "key" && uuid != "legacy")
+            Error(map["uuid"].Start, "'uuid' takes the value 'key' (a deterministic UUID from the business key) or 'legacy' (the key map's UUID for the row's legacy key)");
         var expr = map.TryGetValue("expr", out var exprNode) ? Text(exprNode) : null;
         var sources = new[] { from is not null, @const is not null, uuid is not null, expr is not null }.Count(x => x);
         if (sources != 1)
             Error(node.Start, $"column '{target}' needs exactly one of: from, const, uuid, expr");
         var references = map.TryGetValue("references", out var referencesNode) ? ParseReference(referencesNode, target) : null;
-        return new ColumnSpec(target, from, trim, type, format, @default, @const, uuid is not null, expr, (int)key.Start.Line, references);
+        if (lookup is not null)
+        {
+            if (from is null)
+                Error(map["lookup"].Start, $"column '{target}': 'lookup' needs 'from', the source column holding the parent's legacy key");
+            if (type != ValueType.Uuid)
+                Error(map["type"].Start, $"column '{target}': a 'lookup' column holds the parent's UUID; its type is uuid");
+            if (@default is not null)
+                Error(map["default"].Start, $"column '{target}': a 'lookup' column takes no 'default' (a blank value stays NULL)");
+            if (references is not null)
+                Error(map["references"].Start, $"column '{target}': 'lookup' implies 'references' to the parent's 'uuid: legacy' column; remove 'references'");
+        }
+        return new ColumnSpec(target, from, trim, type, format, @default, @const, uuid == "key", expr, (int)key.Start.Line, references,
+            UuidFromLegacy: uuid == "legacy", Lookup: lookup);
     }
 
     /// <summary><c>references: { entity: parent, column: id }</c>: the parent row a column's value names.</summary>

@@ -14,6 +14,13 @@ public static class DeterministicUuid
 
     public static Guid ForKey(string entity, string key) => Create(FerryNamespace, entity + "\u001F" + key);
 
+    /// <summary>
+    /// The key map's UUID for a legacy key of an entity in a tenant ("" without tenants). Its name has one
+    /// part more than <see cref="ForKey"/>'s: the tenant.
+    /// </summary>
+    public static Guid ForLegacyKey(string entity, string tenant, string legacyKey) =>
+        Create(FerryNamespace, entity + "\u001F" + tenant + "\u001F" + legacyKey);
+
     public static Guid Create(Guid ns, string name)
     {
         // Keys are short, but a value can be any length: only small inputs go on the stack.

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Ferry.Contracts;
+using Ferry.KeyMap;
 using Ferry.Manifest;
 using ValueType = Ferry.Manifest.ValueType;
 
@@ -7,19 +8,21 @@ namespace Ferry.Mapping;
 
 /// <summary>
 /// Computes an entity's target columns from a source row: declarative steps (from, trim, type,
-/// default, const, uuid) and compiled C# expressions. Failures become issues on the row.
+/// default, const, uuid, lookup) and compiled C# expressions. Failures become issues on the row.
 /// </summary>
 public sealed class RowMapper
 {
     private readonly string entity;
     private readonly Step[] steps;
     private readonly int[] keyColumns;
+    private readonly int[]? legacyColumns; // source columns of the legacy key, when the entity has one
 
-    private RowMapper(string entity, Step[] steps, int[] keyColumns)
+    private RowMapper(string entity, Step[] steps, int[] keyColumns, int[]? legacyColumns)
     {
         this.entity = entity;
         this.steps = steps;
         this.keyColumns = keyColumns;
+        this.legacyColumns = legacyColumns;
         Columns = steps.Select(s => s.Spec).ToArray();
     }
 
@@ -35,17 +38,45 @@ public sealed class RowMapper
             c.From is null ? -1 : sourceColumns.ToList().IndexOf(c.From),
             c.Expression is null ? null : expressions.Dequeue())).ToArray();
         var keys = spec.Key.Select(k => Array.FindIndex(steps, s => s.Spec.Target == k)).ToArray();
-        return new RowMapper(spec.Name, steps, keys);
+        var legacy = spec.LegacyKey?.Columns.Select(c => sourceColumns.ToList().IndexOf(c)).ToArray();
+        return new RowMapper(spec.Name, steps, keys, legacy);
     }
 
     /// <summary>Fills <paramref name="target"/>; returns the business key, or null when the row cannot be mapped.</summary>
-    public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues)
+    /// <param name="keyMap">The tenant for <c>uuid: legacy</c> and <c>lookup</c> columns, and the parents a lookup must find (none: tenant "", nothing checked).</param>
+    public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap = null) =>
+        Map(source, target, issues, keyMap, out _);
+
+    /// <param name="legacy">The row's legacy key and its key-map UUID, when the entity has a <c>legacy_key</c> and the row maps.</param>
+    public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap, out KeyMapEntry? legacy)
     {
+        legacy = null;
+        keyMap ??= KeyMapScope.Unchecked(null);
         var failed = false;
+        var legacyUuid = Guid.Empty;
+        string? legacyKey = null;
+        if (legacyColumns is not null)
+        {
+            legacyKey = LegacyKeyText.Of(source, legacyColumns);
+            if (legacyKey is null)
+            {
+                issues.Add(new ValidationIssue(Severity.Error, "legacy_key", null, "legacy key value is empty"));
+                failed = true;
+            }
+            else
+                legacyUuid = DeterministicUuid.ForLegacyKey(entity, keyMap.Tenant, legacyKey);
+        }
         // Deterministic UUIDs derive from the key, so they are computed after every other column.
         for (var i = 0; i < steps.Length; i++)
-            if (!steps[i].Spec.UuidFromKey)
+        {
+            var spec = steps[i].Spec;
+            if (spec.UuidFromLegacy)
+                target[i] = legacyUuid;
+            else if (spec.Lookup is not null)
+                failed |= !steps[i].LookUp(source, target, i, keyMap, issues);
+            else if (!spec.UuidFromKey)
                 failed |= !steps[i].Compute(source, target, i, issues);
+        }
         if (failed)
             return null;
 
@@ -72,7 +103,20 @@ public sealed class RowMapper
         for (var i = 0; i < steps.Length; i++)
             if (steps[i].Spec.UuidFromKey)
                 target[i] = DeterministicUuid.ForKey(entity, key);
+        if (legacyKey is not null)
+            legacy = new KeyMapEntry(legacyKey, legacyUuid);
         return key;
+    }
+
+    /// <summary>
+    /// Only the lookups of a row that is rejected anyway (by the contract): an orphan is listed with the
+    /// row's other messages.
+    /// </summary>
+    public void CheckLookups(string?[] source, List<ValidationIssue> issues, KeyMapScope keyMap)
+    {
+        for (var i = 0; i < steps.Length; i++)
+            if (steps[i].Spec.Lookup is { } parent && LegacyKeyText.Value(steps[i].Raw(source)) is { } value && !keyMap.Has(parent, value))
+                issues.Add(new ValidationIssue(Severity.Error, "lookup", steps[i].Spec.Target, keyMap.Orphan(parent, value)));
     }
 
     /// <summary>A value as invariant text: how keys are compared and how values are shown.</summary>
@@ -91,6 +135,23 @@ public sealed class RowMapper
     private sealed class Step(ColumnSpec spec, int sourceIndex, Func<string?[], object?>? expression)
     {
         public ColumnSpec Spec { get; } = spec;
+
+        public string? Raw(string?[] source) => sourceIndex >= 0 ? source[sourceIndex] : null;
+
+        /// <summary>A parent's legacy key becomes the parent's UUID; a blank one NULL; one the key map lacks rejects the row.</summary>
+        public bool LookUp(string?[] source, object?[] target, int slot, KeyMapScope keyMap, List<ValidationIssue> issues)
+        {
+            target[slot] = null;
+            if (LegacyKeyText.Value(Raw(source)) is not { } value)
+                return true;
+            if (!keyMap.Has(Spec.Lookup!, value))
+            {
+                issues.Add(new ValidationIssue(Severity.Error, "lookup", Spec.Target, keyMap.Orphan(Spec.Lookup!, value)));
+                return false;
+            }
+            target[slot] = DeterministicUuid.ForLegacyKey(Spec.Lookup!, keyMap.Tenant, value);
+            return true;
+        }
 
         public bool Compute(string?[] source, object?[] target, int slot, List<ValidationIssue> issues)
         {

@@ -219,6 +219,8 @@ public static class Reconciler
     {
         plan.Validator.Reset();
         var columns = plan.Mapper.Columns;
+        // The UUIDs of the plan's tenant; a lookup's parent is not checked here, the run's rejects say which rows it refused.
+        var keyMap = KeyMap.KeyMapScope.Unchecked(plan.Tenant);
         var sameInput = run.Source == manifest.DescribeSource();
         await using var source = await SourceReaders.OpenAsync(manifest, plan.Spec, null, cancellationToken).ConfigureAwait(false);
         if (tally is not null)
@@ -242,7 +244,7 @@ public static class Reconciler
                 if (!issues.Exists(i => i.RejectsRow))
                 {
                     mapped = new object?[columns.Count];
-                    if (plan.Mapper.Map(record.Values, mapped, issues) is null || issues.Exists(i => i.RejectsRow))
+                    if (plan.Mapper.Map(record.Values, mapped, issues, keyMap) is null || issues.Exists(i => i.RejectsRow))
                         mapped = null;
                     else
                         plan.Validator.Accept(record.Values, record.Line);

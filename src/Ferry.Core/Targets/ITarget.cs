@@ -21,6 +21,9 @@ public interface ITarget : IAsyncDisposable
     Task<IEntityLoader> BeginEntityAsync(long runId, EntityPlan plan, CancellationToken cancellationToken);
 
     Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken);
+
+    /// <summary>The legacy keys the key map holds for an entity and tenant ("" without tenants), as the run's transaction sees them.</summary>
+    Task<KeyMap.LegacyKeySet> ReadLegacyKeysAsync(string entity, string tenant, CancellationToken cancellationToken);
 }
 
 /// <summary>Loads one entity's batches for one run.</summary>

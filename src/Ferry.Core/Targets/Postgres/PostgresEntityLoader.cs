@@ -154,6 +154,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             DELETE FROM ferry.batches WHERE run_id = @run AND entity = @entity AND tenant IS NOT DISTINCT FROM @tenant AND state = 'landed';
             {(dryRun ? "" : "COMMIT;")}
             CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}) ON COMMIT DELETE ROWS;
+            {(plan.Spec.LegacyKey is null ? "" : $"CREATE TEMP TABLE IF NOT EXISTS {KeyMapWork} (legacy_key text NOT NULL, uuid uuid NOT NULL) ON COMMIT DELETE ROWS;")}
             """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
         if (plan.Spec.Mode == LoadMode.Upsert && keys.Count > 0)
             prior = await PriorRunAsync(cancellationToken).ConfigureAwait(false);
@@ -397,6 +398,7 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             counts.Tally(row);
         }
         await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
+        await RecordLegacyKeysAsync(batch, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync($"""
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
                                             state, lines, keys, digest, version_set, tenant)
@@ -416,6 +418,36 @@ internal sealed class PostgresEntityLoader : IEntityLoader
             ("keys", landed ? null : Keys(batch.Rows)),
             ("digest", PriorBatch.Digest(batch.Rows, versions)),
             ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())).ConfigureAwait(false);
+    }
+
+    private const string KeyMapWork = "ferry_key_map_work";
+
+    /// <summary>
+    /// The key map gets the legacy key and UUID of every row the batch put in the table, found equal
+    /// included (a key already there keeps its entry): copied into a work table and moved from there,
+    /// in the batch's transaction, so entries commit exactly with their rows.
+    /// </summary>
+    private async Task RecordLegacyKeysAsync(Batch batch, CancellationToken cancellationToken)
+    {
+        if (plan.Spec.LegacyKey is null || !batch.Rows.Any(r => r.Action != RowAction.Rejected && r.Legacy is not null))
+            return;
+        await using (var copy = await connection.BeginBinaryImportAsync($"COPY {KeyMapWork} (legacy_key, uuid) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var row in batch.Rows)
+            {
+                if (row.Action == RowAction.Rejected || row.Legacy is not { } entry)
+                    continue;
+                copy.StartRow();
+                copy.Write(entry.LegacyKey, NpgsqlDbType.Text);
+                copy.Write(entry.Uuid, NpgsqlDbType.Uuid);
+            }
+            await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await ExecuteAsync($"""
+            WITH moved AS (DELETE FROM {KeyMapWork} RETURNING legacy_key, uuid)
+            INSERT INTO ferry.key_map (entity, tenant, legacy_key, uuid, run_id) SELECT @entity, @tenant, legacy_key, uuid, @run FROM moved
+            ON CONFLICT DO NOTHING
+            """, cancellationToken, ("tenant", plan.Tenant ?? "")).ConfigureAwait(false);
     }
 
     // A batch's lines and keys go to the server as the JSON arrays every target's batch record uses

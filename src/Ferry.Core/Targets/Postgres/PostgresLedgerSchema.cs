@@ -138,6 +138,17 @@ internal static class PostgresLedgerSchema
             checked_at timestamptz NOT NULL DEFAULT now()
         );
         {Index("reconciliations_run", "ferry.reconciliations", "run_id")}
+        -- The key map: each legacy key of an entity and tenant ('' without tenants) that a run loaded,
+        -- its UUID (v5 of entity, tenant and key) and the run that first loaded it. Written in the
+        -- transaction that loads the row; never changed; a rollback deletes its run's entries.
+        CREATE TABLE IF NOT EXISTS ferry.key_map (
+            entity     text NOT NULL,
+            tenant     text NOT NULL,
+            legacy_key text NOT NULL,
+            uuid       uuid NOT NULL,
+            run_id     bigint NOT NULL,
+            PRIMARY KEY (entity, tenant, legacy_key)
+        );
         """;
 
     public static string StagingTable(string entity) => "stage_" + entity;

@@ -205,6 +205,15 @@ public sealed class PostgresTarget : ITarget
     public Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken) =>
         RunLedger.FinishAsync(connection, PostgresLedgerSchema.Names, runId, status, error, DateTime.UtcNow, cancellationToken);
 
+    public async Task<KeyMap.LegacyKeySet> ReadLegacyKeysAsync(string entity, string tenant, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT legacy_key FROM ferry.key_map WHERE entity = @entity AND tenant = @tenant";
+        command.Parameters.AddWithValue("entity", entity);
+        command.Parameters.AddWithValue("tenant", tenant);
+        return await KeyMap.LegacyKeySet.ReadAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
     internal async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();

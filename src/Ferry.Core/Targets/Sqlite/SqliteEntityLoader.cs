@@ -35,7 +35,7 @@ internal sealed class SqliteEntityLoader : IEntityLoader
     private readonly List<IDisposable> statements = [];
     private readonly SqliteStatement rowInsert, rowErrors, rowSettle, rowCorrected, insert, batchLand, batchCommit, batchInsert, entityAdd, entityComplete, tenantAdd, tenantComplete;
     private readonly SqliteStatement begin, commit;
-    private readonly SqliteStatement? insertNew, update, lookupOne, lookupMany;
+    private readonly SqliteStatement? insertNew, update, lookupOne, lookupMany, keyMapInsert;
     private readonly StagingJson json = new();
     private readonly BatchJson batchJson = new();
     private readonly HashSet<string> repeatedKeys = new(StringComparer.Ordinal);
@@ -122,6 +122,9 @@ internal sealed class SqliteEntityLoader : IEntityLoader
             """);
         entityComplete = Statement("UPDATE ferry_run_entities SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3");
         tenantComplete = Statement("UPDATE ferry_run_tenants SET completed_at = ?1 WHERE run_id = ?2 AND entity = ?3 AND tenant = ?4");
+        // An entry already there is never changed: the same legacy key always had the same UUID.
+        if (plan.Spec.LegacyKey is not null)
+            keyMapInsert = Statement("INSERT INTO ferry_key_map (entity, tenant, legacy_key, uuid, run_id) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
     }
 
     public static async Task<SqliteEntityLoader> CreateAsync(SqliteTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
@@ -235,6 +238,9 @@ internal sealed class SqliteEntityLoader : IEntityLoader
                     Record(batch, row, i, "error");
                 if (row.Action != RowAction.Rejected && row.CorrectsStageId is { } corrected)
                     Run(rowCorrected, runId, corrected);
+                // The key map entry commits with the row it maps.
+                if (keyMapInsert is not null && row.Action != RowAction.Rejected && row.Legacy is { } entry)
+                    Run(keyMapInsert, plan.Spec.Name, plan.Tenant ?? "", entry.LegacyKey, entry.Uuid, runId);
             }
             if (ownRecords)
                 Run(rowSettle, first, first + batch.Rows.Count - 1);

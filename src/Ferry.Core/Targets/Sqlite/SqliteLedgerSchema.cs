@@ -86,6 +86,17 @@ internal static class SqliteLedgerSchema
             checked_at TEXT NOT NULL
         );
         CREATE INDEX IF NOT EXISTS ix_ferry_reconciliations_run ON ferry_reconciliations (run_id);
+        -- The key map: each legacy key of an entity and tenant ('' without tenants) that a run loaded,
+        -- its UUID (v5 of entity, tenant and key) and the run that first loaded it. Written in the
+        -- transaction that loads the row; never changed.
+        CREATE TABLE IF NOT EXISTS ferry_key_map (
+            entity     TEXT NOT NULL,
+            tenant     TEXT NOT NULL,
+            legacy_key TEXT NOT NULL,
+            uuid       TEXT NOT NULL,
+            run_id     INTEGER NOT NULL,
+            PRIMARY KEY (entity, tenant, legacy_key)
+        ) WITHOUT ROWID;
         """;
 
     /// <summary>Brings a ledger made by an earlier version up to date (the batch record's state, lines and keys).</summary>

@@ -181,6 +181,15 @@ public sealed class SqliteTarget : ITarget
     public Task FinishRunAsync(long runId, RunStatus status, string? error, CancellationToken cancellationToken) =>
         RunLedger.FinishAsync(connection, SqliteLedgerSchema.Names, runId, status, error, Now(), cancellationToken);
 
+    public async Task<KeyMap.LegacyKeySet> ReadLegacyKeysAsync(string entity, string tenant, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT legacy_key FROM ferry_key_map WHERE entity = $entity AND tenant = $tenant";
+        command.Parameters.AddWithValue("$entity", entity);
+        command.Parameters.AddWithValue("$tenant", tenant);
+        return await KeyMap.LegacyKeySet.ReadAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
     internal static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     internal static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
