@@ -445,9 +445,9 @@ internal sealed class PostgresEntityLoader : IEntityLoader
         }
         await ExecuteAsync($"""
             WITH moved AS (DELETE FROM {KeyMapWork} RETURNING legacy_key, uuid)
-            INSERT INTO ferry.key_map (entity, tenant, legacy_key, uuid, run_id) SELECT @entity, @tenant, legacy_key, uuid, @run FROM moved
+            INSERT INTO ferry.key_map (entity, tenant, legacy_key, uuid, run_id) SELECT @entity, @map_tenant, legacy_key, uuid, @run FROM moved
             ON CONFLICT DO NOTHING
-            """, cancellationToken, ("tenant", plan.Tenant ?? "")).ConfigureAwait(false);
+            """, cancellationToken, ("map_tenant", plan.Tenant ?? "")).ConfigureAwait(false);
     }
 
     // A batch's lines and keys go to the server as the JSON arrays every target's batch record uses
