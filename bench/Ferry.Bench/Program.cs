@@ -20,12 +20,25 @@ const string Usage = """
                       With R > 0, about R/4 of the good rows also get a malformed e-mail address
                       (for a warning-severity rule; those rows are not counted as bad)
       --changed       the same references (and bad rows) with one non-key value of every row changed
-    """;
+
+    """ + LegacyCommands.Usage;
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {
     Console.Out.WriteLine(Usage);
     return args.Length == 0 ? 2 : 0;
+}
+
+if (args[0] is "district" or "consolidation")
+{
+    try
+    {
+        return args[0] == "district" ? LegacyCommands.District(args[1..]) : LegacyCommands.Consolidation(args[1..]);
+    }
+    catch (UsageException ex)
+    {
+        return Fail(ex.Message);
+    }
 }
 
 if (args[0] != "gen")
