@@ -60,6 +60,7 @@ public static class Publisher
                     try
                     {
                         await using var command = new NpgsqlCommand(statement, connection, transaction);
+                        command.CommandTimeout = 0; // a mart can take longer to build than a driver's default 30 s; Ctrl-C cancels
                         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     }
                     catch (PostgresException ex)
