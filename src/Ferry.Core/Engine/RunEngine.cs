@@ -86,7 +86,10 @@ public static class RunEngine
     /// <summary>Parses, binds and compiles everything, opening the source and target, but moves no data.</summary>
     public static async Task<IReadOnlyList<EntityPlan>> CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
     {
-        var plans = await EntityPlan.BuildAsync(manifest, null, cancellationToken).ConfigureAwait(false);
+        // A file-fed manifest has no source of its own: its file types are checked instead.
+        var plans = manifest.Landing is not null && manifest.Source.Path is null
+            ? await Pipeline.FileValidation.CheckAsync(manifest, cancellationToken).ConfigureAwait(false)
+            : await EntityPlan.BuildAsync(manifest, null, cancellationToken).ConfigureAwait(false);
         await TargetFactory.CheckAsync(manifest, cancellationToken).ConfigureAwait(false);
         return plans;
     }

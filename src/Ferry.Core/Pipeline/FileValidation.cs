@@ -71,6 +71,44 @@ public static class FileValidation
     public static MigrationManifest ForFileType(MigrationManifest manifest, FileTypeSpec type) =>
         manifest with { Entities = manifest.Entities.Where(e => type.Entities.Contains(e.Name)).ToList() };
 
+    /// <summary>
+    /// <c>ferry check</c> of a manifest with <c>landing</c>: each file type's entities are bound and
+    /// compiled against the columns of the newest file of that type in the landing folder, or, with
+    /// none there, against the columns the type requires and those its rules and mappings read.
+    /// </summary>
+    public static async Task<IReadOnlyList<EntityPlan>> CheckAsync(MigrationManifest manifest, CancellationToken cancellationToken)
+    {
+        var landing = manifest.Landing!;
+        var folder = Path.GetFullPath(Path.Combine(manifest.Directory, landing.Folder));
+        var plans = new List<EntityPlan>();
+        foreach (var type in landing.Files)
+        {
+            var scoped = ForFileType(manifest, type);
+            var newest = Directory.Exists(folder)
+                ? new DirectoryInfo(folder).EnumerateFiles(type.Pattern, new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive })
+                    .Where(f => !f.Name.StartsWith("~$", StringComparison.Ordinal) && !f.Name.StartsWith('.'))
+                    .OrderByDescending(f => f.LastWriteTimeUtc).FirstOrDefault()
+                : null;
+            IReadOnlyList<string> columns;
+            string origin;
+            if (newest is not null)
+            {
+                await using var source = await OpenAsync(newest.FullName, type.Source, cancellationToken).ConfigureAwait(false);
+                columns = source.Columns;
+                origin = source.Origin;
+            }
+            else
+            {
+                columns = type.Columns
+                    .Concat(scoped.Entities.SelectMany(e => e.Rules.Select(r => r.Column).Concat(e.Columns.Select(c => c.From))).OfType<string>())
+                    .Distinct(StringComparer.Ordinal).ToList();
+                origin = $"file type {type.Name}";
+            }
+            plans.AddRange(EntityPlan.Build(scoped, scoped.Entities.ToDictionary(e => e.Name, _ => new SourceShape(columns, origin))));
+        }
+        return plans;
+    }
+
     public static FileTypeSpec FileType(MigrationManifest manifest, RegisteredFile file) =>
         manifest.Landing?.Files.FirstOrDefault(t => t.Name == file.FileType)
         ?? throw new ManifestException([new ManifestError(manifest.FilePath, 0, 0,
