@@ -42,6 +42,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private bool open;
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
     private bool direct;    // the table held none of the rows when the entity began: COPY straight into it until a key conflicts
+    private bool keyMapDirect; // with direct: the key map held no entry of this entity and tenant either, so entries are COPYed straight into it
     private (long RunId, string Entity)? prior; // the latest earlier run into this table, whose batch records can skip rows
     private const int PriorWindow = 16;
     private readonly Dictionary<int, byte[]?> priorDigests = [];
@@ -191,6 +192,9 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         // An empty table holds nothing an earlier run's records describe (someone emptied it): no row is skipped.
         if (empty)
             prior = null;
+        keyMapDirect = direct && plan.Spec.LegacyKey is not null && await ScalarAsync<bool>(
+            "SELECT NOT EXISTS (SELECT FROM ferry.key_map WHERE entity = @entity AND tenant = @map_tenant)",
+            cancellationToken, ("map_tenant", plan.Tenant ?? "")).ConfigureAwait(false);
     }
 
     /// <param name="catalogType">As <see cref="ColumnTypesAsync"/> gives it: quoted where a keyword (<c>pg_catalog."numeric"</c>).</param>
@@ -441,6 +445,40 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         if (plan.Spec.LegacyKey is null || !batch.Rows.Any(r => r.Action != RowAction.Rejected && r.Legacy is not null))
             return;
+        // A first load (rows COPYed straight into a table that was empty, no entry in the key map when
+        // the entity began) has only new legacy keys: they are COPYed straight into the key map, with no
+        // conflict handling per row. A conflict all the same (another manifest's entries) undoes that
+        // COPY, and this batch and the entity's later ones take the way below.
+        if (keyMapDirect && direct)
+        {
+            await ExecuteAsync("SAVEPOINT ferry_key_map", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using (var straight = await connection.BeginBinaryImportAsync("COPY ferry.key_map (entity, tenant, legacy_key, uuid, run_id) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+                {
+                    var tenant = plan.Tenant ?? "";
+                    foreach (var row in batch.Rows)
+                    {
+                        if (row.Action == RowAction.Rejected || row.Legacy is not { } entry)
+                            continue;
+                        straight.StartRow();
+                        straight.Write(plan.Spec.Name, NpgsqlDbType.Text);
+                        straight.Write(tenant, NpgsqlDbType.Text);
+                        straight.Write(entry.LegacyKey, NpgsqlDbType.Text);
+                        straight.Write(entry.Uuid, NpgsqlDbType.Uuid);
+                        straight.Write(runId, NpgsqlDbType.Bigint);
+                    }
+                    await straight.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                }
+                await ExecuteAsync("RELEASE ferry_key_map", cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException ex) when (ex.SqlState.StartsWith("23", StringComparison.Ordinal))
+            {
+                await ExecuteAsync("ROLLBACK TO ferry_key_map; RELEASE ferry_key_map", cancellationToken).ConfigureAwait(false);
+                keyMapDirect = false;
+            }
+        }
         await using (var copy = await connection.BeginBinaryImportAsync($"COPY {KeyMapWork} (legacy_key, uuid) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
             foreach (var row in batch.Rows)
