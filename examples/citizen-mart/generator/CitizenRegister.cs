@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ferry.Bench;
 
 namespace Ferry.Examples.CitizenMart;
 

@@ -1,3 +1,5 @@
+using Ferry.Bench;
+
 namespace Ferry.Examples.CitizenMart;
 
 /// <summary>The ways an export writes the same fact: what the manifest's cleansing must see through.</summary>

@@ -94,22 +94,7 @@ internal sealed class HistoryTarget : IDisposable
     public List<Dictionary<string, object?>> Query(string sql)
     {
         sql = sql.Replace("{t}", Table, StringComparison.Ordinal);
-        if (Postgres)
-            return Pg.Query(sql);
-        using var connection = new SqliteConnection($"Data Source={Workspace.PathOf("h.db")};Mode=ReadOnly;Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var rows = new List<Dictionary<string, object?>>();
-        while (reader.Read())
-        {
-            var row = new Dictionary<string, object?>();
-            for (var i = 0; i < reader.FieldCount; i++)
-                row[reader.GetName(i)] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-            rows.Add(row);
-        }
-        return rows;
+        return Postgres ? Pg.Query(sql) : Workspace.Query("h.db", sql);
     }
 
     public long Count(string sql) => Convert.ToInt64(Query(sql)[0].Values.First(), CultureInfo.InvariantCulture);

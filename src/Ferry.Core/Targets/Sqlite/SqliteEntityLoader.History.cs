@@ -78,18 +78,10 @@ internal sealed partial class SqliteEntityLoader
         """;
 
     /// <summary>Creates the history table: the mapped columns, the validity columns and the one-current-version index.</summary>
-    private static async Task EnsureHistoryTableAsync(SqliteConnection connection, EntityPlan plan, CancellationToken cancellationToken)
+    /// <param name="existing">The table's columns (none: it does not exist yet).</param>
+    private static async Task EnsureHistoryTableAsync(SqliteConnection connection, EntityPlan plan, HashSet<string> existing, CancellationToken cancellationToken)
     {
         var spec = plan.Spec;
-        var existing = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        await using (var info = connection.CreateCommand())
-        {
-            info.CommandText = "SELECT name FROM pragma_table_info($table)";
-            info.Parameters.AddWithValue("$table", spec.Table);
-            await using var reader = await info.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                existing.Add(reader.GetString(0));
-        }
         var deletes = spec.History!.Missing == MissingKeys.Delete;
         var keys = string.Join(", ", spec.Key.Select(Quote));
         if (existing.Count == 0)

@@ -171,11 +171,6 @@ internal sealed partial class SqliteEntityLoader : IEntityLoader
     private static async Task EnsureTableAsync(SqliteConnection connection, EntityPlan plan, CancellationToken cancellationToken)
     {
         var spec = plan.Spec;
-        if (spec.Mode == LoadMode.Scd2)
-        {
-            await EnsureHistoryTableAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-            return;
-        }
         var existing = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         await using (var info = connection.CreateCommand())
         {
@@ -184,6 +179,11 @@ internal sealed partial class SqliteEntityLoader : IEntityLoader
             await using var reader = await info.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 existing.Add(reader.GetString(0));
+        }
+        if (spec.Mode == LoadMode.Scd2)
+        {
+            await EnsureHistoryTableAsync(connection, plan, existing, cancellationToken).ConfigureAwait(false);
+            return;
         }
         if (existing.Count == 0)
         {
