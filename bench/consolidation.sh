@@ -54,6 +54,9 @@ die() {
     exit 1
 }
 
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
 parse_arguments() {
     while [[ $# -gt 0 ]]; do
         case $1 in
@@ -74,16 +77,6 @@ parse_arguments() {
 }
 
 # ---- tools and build --------------------------------------------------------------------------
-
-apt_install() {
-    local package=$1
-    [[ $(id -u) -eq 0 ]] || die "'$package' is missing; install it (apt-get install $package)"
-    echo "consolidation.sh: installing $package" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null 2>&1 \
-        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null; } \
-        || die "could not install $package"
-}
 
 require_tools() {
     command -v dotnet >/dev/null || die "dotnet is not on PATH"
@@ -144,61 +137,12 @@ generate() {
 PG_HOST="" PG_PORT="" PG_USER="" PG_PASSWORD="" PG_DATABASE="" PG_REST=""
 PG_SUPERUSER=0
 
-start_or_use_postgres() {
-    if [[ -z ${FERRY_BENCH_PG:-} ]]; then
-        echo "starting a private PostgreSQL (durable: fsync on) with scripts/services.sh…"
-        export FERRY_DB_DURABLE=1
-        start_postgres 2>>"$LOGS/postgres.log" || { tail -n 40 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start (log: $LOGS/postgres.log)"; }
-        FERRY_BENCH_PG=$FERRY_TEST_PG
-    fi
-    parse_pg_connection "$FERRY_BENCH_PG"
-    export PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_USER PGPASSWORD=$PG_PASSWORD PGDATABASE=$PG_DATABASE
-    export PGAPPNAME=ferry-bench PGCONNECT_TIMEOUT=10
-    local out
-    out=$(psql -X -At -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user" 2>&1) \
-        || die "cannot connect to PostgreSQL ($PG_HOST:$PG_PORT/$PG_DATABASE as $PG_USER): $out"
-    [[ $out == t ]] && PG_SUPERUSER=1
-    return 0
-}
-
-# parse_pg_connection CONNECTION — the parts of an Npgsql connection string psql and pgloader need
-# (the same parser as bench/run.sh's).
-parse_pg_connection() {
-    local part key value rest=()
-    local IFS=';'
-    for part in $1; do
-        [[ $part == *=* ]] || continue
-        key=${part%%=*}
-        value=${part#*=}
-        key=${key//[[:space:]]/}
-        value=${value#"${value%%[![:space:]]*}"}
-        value=${value%"${value##*[![:space:]]}"}
-        case ${key,,} in
-            host|server) PG_HOST=$value ;;
-            port) PG_PORT=$value ;;
-            username|user|userid|uid) PG_USER=$value ;;
-            password|pwd|psw) PG_PASSWORD=$value ;;
-            database|db) PG_DATABASE=$value ;;
-            *) rest+=("$part") ;;
-        esac
-    done
-    PG_HOST=${PG_HOST:-127.0.0.1} PG_PORT=${PG_PORT:-5432} PG_USER=${PG_USER:-$(id -un)}
-    PG_DATABASE=${PG_DATABASE:-$PG_USER}
-    PG_REST="${rest[*]}"
-}
-
 case_database() { echo "ferry_consolidation_$1"; }
 
 pg_connection() {
     local conn="Host=$PG_HOST;Port=$PG_PORT;Username=$PG_USER;Password=$PG_PASSWORD;Database=$(case_database "$1")"
     [[ -n $PG_REST ]] && conn+=";$PG_REST"
     echo "$conn"
-}
-
-pg_sql() {
-    local db=$1 sql=$2 out
-    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$sql" 2>&1) || die "psql ($db): $out"
-    [[ -z $out ]] || echo "$out"
 }
 
 pg_fresh_database() {
@@ -372,15 +316,6 @@ case_ferry_p1() { run_tenants ferry_p1 1; }
 case_ferry_p3() { run_tenants ferry_p3 3; }
 
 # ---- report -----------------------------------------------------------------------------------
-
-ratio() {
-    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 <= 0) print "n/a"; else printf "%.2f\n", a / b }'
-}
-
-verdict() {
-    [[ $1 == n/a ]] && { echo "n/a"; return; }
-    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { ok = op == "<" ? v < l : v >= l; print ok ? "ok" : "MISSED" }'
-}
 
 report() {
     local md=$OUT/consolidation.md name

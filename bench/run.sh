@@ -71,6 +71,9 @@ die() {
     exit 1
 }
 
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
 parse_arguments() {
     while [[ $# -gt 0 ]]; do
         case $1 in
@@ -112,16 +115,6 @@ uses_family() {
 }
 
 # ---- tools ------------------------------------------------------------------------------------
-
-apt_install() {
-    local package=$1
-    [[ $(id -u) -eq 0 ]] || die "'$package' is missing; install it (apt-get install $package)"
-    echo "run.sh: installing $package" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null 2>&1 \
-        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null; } \
-        || die "could not install $package"
-}
 
 require_tools() {
     command -v dotnet >/dev/null || die "dotnet is not on PATH"
@@ -315,50 +308,6 @@ case_ferry_changed() {
 PG_HOST="" PG_PORT="" PG_USER="" PG_PASSWORD="" PG_DATABASE="" PG_REST=""
 PG_SUPERUSER=0
 
-# start_or_use_postgres — FERRY_BENCH_PG as given, or a private durable server from services.sh
-# (whose EXIT/INT/TERM trap stops it and deletes its data directory when this script ends).
-start_or_use_postgres() {
-    if [[ -z ${FERRY_BENCH_PG:-} ]]; then
-        echo "starting a private PostgreSQL (durable: fsync on) with scripts/services.sh…"
-        export FERRY_DB_DURABLE=1
-        start_postgres 2>>"$LOGS/postgres.log" || { tail -n 40 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start (log: $LOGS/postgres.log)"; }
-        FERRY_BENCH_PG=$FERRY_TEST_PG
-    fi
-    parse_pg_connection "$FERRY_BENCH_PG"
-    export PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_USER PGPASSWORD=$PG_PASSWORD PGDATABASE=$PG_DATABASE
-    export PGAPPNAME=ferry-bench PGCONNECT_TIMEOUT=10
-    local out
-    out=$(psql -X -At -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user" 2>&1) \
-        || die "cannot connect to PostgreSQL ($PG_HOST:$PG_PORT/$PG_DATABASE as $PG_USER): $out"
-    [[ $out == t ]] && PG_SUPERUSER=1
-}
-
-# parse_pg_connection CONNECTION — the parts of an Npgsql connection string that psql and
-# pgloader need. Other keywords are kept (PG_REST) for ferry, which gets them back verbatim.
-parse_pg_connection() {
-    local part key value rest=()
-    local IFS=';'
-    for part in $1; do
-        [[ $part == *=* ]] || continue
-        key=${part%%=*}
-        value=${part#*=}
-        key=${key//[[:space:]]/}
-        value=${value#"${value%%[![:space:]]*}"}
-        value=${value%"${value##*[![:space:]]}"}
-        case ${key,,} in
-            host|server) PG_HOST=$value ;;
-            port) PG_PORT=$value ;;
-            username|user|userid|uid) PG_USER=$value ;;
-            password|pwd|psw) PG_PASSWORD=$value ;;
-            database|db) PG_DATABASE=$value ;;
-            *) rest+=("$part") ;;
-        esac
-    done
-    PG_HOST=${PG_HOST:-127.0.0.1} PG_PORT=${PG_PORT:-5432} PG_USER=${PG_USER:-$(id -un)}
-    PG_DATABASE=${PG_DATABASE:-$PG_USER}
-    PG_REST="${rest[*]}"
-}
-
 pg_database() { echo "ferry_bench_$1"; }
 
 # The Npgsql connection string of a size's database, for ferry.
@@ -367,13 +316,6 @@ pg_connection() {
     conn="Host=$PG_HOST;Port=$PG_PORT;Username=$PG_USER;Password=$PG_PASSWORD;Database=$(pg_database "$1")"
     [[ -n $PG_REST ]] && conn+=";$PG_REST"
     echo "$conn"
-}
-
-# pg_sql DATABASE SQL — run SQL (stopping at the first error), print the tuples unaligned.
-pg_sql() {
-    local db=$1 sql=$2 out
-    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$sql" 2>&1) || die "psql ($db): $out"
-    [[ -z $out ]] || echo "$out"
 }
 
 # Each size loads into its own fresh database, so that the sizes' ledgers, staging tables and
@@ -529,20 +471,6 @@ case_pg_ferry_changed() {
 
 declare -A BASELINE_OF=([sqlite]=sqlite3_import [postgres]=pg_copy)
 declare -A FIRST_LOAD_OF=([sqlite]=ferry_first_load [postgres]=pg_ferry_first_load)
-
-# ratio A B — A / B with two decimals, or n/a.
-ratio() {
-    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 <= 0) print "n/a"; else printf "%.2f\n", a / b }'
-}
-
-# verdict VALUE OP LIMIT — "ok" or "MISSED" against one of issue 3's targets.
-verdict() {
-    [[ $1 == n/a ]] && { echo "n/a"; return; }
-    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
-        ok = op == "<" ? v < l : op == "<=" ? v <= l : v >= l
-        print ok ? "ok" : "MISSED"
-    }'
-}
 
 smallest_and_largest() {
     local case=$1 rows small="" large=""

@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the PG_* variables set here are read by the scripts that source this file
+# Functions the benchmark scripts share (bench/run.sh, bench/consolidation.sh). Source it after
+# defining die() and LOGS; start_or_use_postgres also needs scripts/services.sh sourced.
+
+# apt_install PACKAGE — as root, install a missing Debian package.
+apt_install() {
+    local package=$1
+    [[ $(id -u) -eq 0 ]] || die "'$package' is missing; install it (apt-get install $package)"
+    echo "$(basename "$0"): installing $package" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null 2>&1 \
+        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q --no-install-recommends "$package" </dev/null >/dev/null; } \
+        || die "could not install $package"
+}
+
+# start_or_use_postgres — FERRY_BENCH_PG's server, or a private durable one from scripts/services.sh;
+# exports the libpq variables for psql and sets PG_SUPERUSER when the role is a superuser.
+start_or_use_postgres() {
+    if [[ -z ${FERRY_BENCH_PG:-} ]]; then
+        echo "starting a private PostgreSQL (durable: fsync on) with scripts/services.sh…"
+        export FERRY_DB_DURABLE=1
+        start_postgres 2>>"$LOGS/postgres.log" || { tail -n 40 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start (log: $LOGS/postgres.log)"; }
+        FERRY_BENCH_PG=$FERRY_TEST_PG
+    fi
+    parse_pg_connection "$FERRY_BENCH_PG"
+    export PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_USER PGPASSWORD=$PG_PASSWORD PGDATABASE=$PG_DATABASE
+    export PGAPPNAME=ferry-bench PGCONNECT_TIMEOUT=10
+    local out
+    out=$(psql -X -At -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user" 2>&1) \
+        || die "cannot connect to PostgreSQL ($PG_HOST:$PG_PORT/$PG_DATABASE as $PG_USER): $out"
+    [[ $out == t ]] && PG_SUPERUSER=1
+    return 0
+}
+
+# parse_pg_connection CONNECTION — the parts of an Npgsql connection string that psql and
+# pgloader need. Other keywords are kept (PG_REST) for ferry, which gets them back verbatim.
+parse_pg_connection() {
+    local part key value rest=()
+    local IFS=';'
+    for part in $1; do
+        [[ $part == *=* ]] || continue
+        key=${part%%=*}
+        value=${part#*=}
+        key=${key//[[:space:]]/}
+        value=${value#"${value%%[![:space:]]*}"}
+        value=${value%"${value##*[![:space:]]}"}
+        case ${key,,} in
+            host|server) PG_HOST=$value ;;
+            port) PG_PORT=$value ;;
+            username|user|userid|uid) PG_USER=$value ;;
+            password|pwd|psw) PG_PASSWORD=$value ;;
+            database|db) PG_DATABASE=$value ;;
+            *) rest+=("$part") ;;
+        esac
+    done
+    PG_HOST=${PG_HOST:-127.0.0.1} PG_PORT=${PG_PORT:-5432} PG_USER=${PG_USER:-$(id -un)}
+    PG_DATABASE=${PG_DATABASE:-$PG_USER}
+    PG_REST="${rest[*]}"
+}
+
+# pg_sql DATABASE SQL — one statement through psql, its output unaligned; dies on an error.
+pg_sql() {
+    local db=$1 sql=$2 out
+    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$sql" 2>&1) || die "psql ($db): $out"
+    [[ -z $out ]] || echo "$out"
+}
+
+# ratio A B — A / B to two decimals, or n/a.
+ratio() {
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 <= 0) print "n/a"; else printf "%.2f\n", a / b }'
+}
+
+# verdict VALUE OP LIMIT — "ok" or "MISSED" against a target (OP: <, <= or >=).
+verdict() {
+    [[ $1 == n/a ]] && { echo "n/a"; return; }
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = op == "<" ? v < l : op == "<=" ? v <= l : v >= l
+        print ok ? "ok" : "MISSED"
+    }'
+}
