@@ -5,7 +5,8 @@ DROP TABLE IF EXISTS dim_address;
 CREATE TABLE dim_address AS
 SELECT row_number() OVER (ORDER BY postcode, street, city) AS address_key,
        street, postcode, trim(substr(postcode, 1, length(postcode) - 3)) AS postcode_district, city
-FROM (SELECT DISTINCT street, postcode, city FROM citizen_history) AS a;
+FROM citizen_history
+GROUP BY postcode, street, city;
 CREATE UNIQUE INDEX dim_address_natural ON dim_address (street, postcode, city);
 -- Fresh tables have no statistics: without them the planner joins the history to dim_address
 -- row by row (minutes at 50,000 citizens instead of under a second).

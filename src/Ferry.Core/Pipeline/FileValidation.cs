@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
+using System.Threading.Channels;
 using System.Text.Json.Serialization;
 using Ferry.Contracts;
 using Ferry.Diagnostics;
@@ -154,50 +156,90 @@ public static class FileValidation
             var stage = await StageWriter.CreateAsync(stagePath, columns, cancellationToken).ConfigureAwait(false);
             await using (stage.ConfigureAwait(false))
             {
+                // Three tasks, as a run has: one reads the file, this one checks the rows, one writes the stage.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var read = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+                var staged = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+                var reading = Task.Run(() => ReadChunksAsync(source, read.Writer, stop.Token), stop.Token);
+                var staging = Task.Run(async () =>
+                {
+                    try
+                    {
+                        await foreach (var chunk in staged.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+                            foreach (var row in chunk)
+                                await stage.AddAsync(row, stop.Token).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        await stop.CancelAsync().ConfigureAwait(false); // the checking waits on this task's channel
+                        throw;
+                    }
+                }, stop.Token);
                 var issues = new List<ValidationIssue>();
                 try
                 {
-                    while (await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } row)
+                    await foreach (var chunk in read.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
                     {
-                        rows++;
-                        await stage.AddAsync(row, cancellationToken).ConfigureAwait(false);
-                        if (row.Problem is { } malformed)
+                        foreach (var row in chunk)
                         {
-                            withErrors++;
-                            Note(new FileProblem(row.Line, malformed.Column, malformed.Rule, "error", null, malformed.Message));
-                            continue;
-                        }
-                        var rowRejected = false;
-                        foreach (var plan in plans)
-                        {
-                            issues.Clear();
-                            plan.Validator.Validate(row.Values, row.Line, issues);
-                            if (!issues.Exists(i => i.RejectsRow))
+                            rows++;
+                            if (row.Problem is { } malformed)
                             {
-                                var mapped = new object?[plan.Mapper.Columns.Count];
-                                if (plan.Mapper.Map(row.Values, mapped, issues) is not null && !issues.Exists(i => i.RejectsRow))
-                                    plan.Validator.Accept(row.Values, row.Line);
+                                withErrors++;
+                                Note(new FileProblem(row.Line, malformed.Column, malformed.Rule, "error", null, malformed.Message));
+                                continue;
                             }
-                            foreach (var issue in issues)
+                            var rowRejected = false;
+                            foreach (var plan in plans)
                             {
-                                if (issue.Severity == Severity.Fatal)
-                                    fatal++;
-                                else if (!issue.RejectsRow)
-                                    warnings++;
-                                // Row errors are counted; fatal problems and the first errors are listed.
-                                if (issue.Severity >= Severity.Error)
-                                    Note(new FileProblem(row.Line, issue.Column, issue.Rule, issue.Severity.ToString().ToLowerInvariant(),
-                                        plan.Spec.Name, SecretMasker.Scrub(issue.Message)));
+                                issues.Clear();
+                                plan.Validator.Validate(row.Values, row.Line, issues);
+                                if (!issues.Exists(i => i.RejectsRow))
+                                {
+                                    var mapped = new object?[plan.Mapper.Columns.Count];
+                                    if (plan.Mapper.Map(row.Values, mapped, issues) is not null && !issues.Exists(i => i.RejectsRow))
+                                        plan.Validator.Accept(row.Values, row.Line);
+                                }
+                                foreach (var issue in issues)
+                                {
+                                    if (issue.Severity == Severity.Fatal)
+                                        fatal++;
+                                    else if (!issue.RejectsRow)
+                                        warnings++;
+                                    // Row errors are counted; fatal problems and the first errors are listed.
+                                    if (issue.Severity >= Severity.Error)
+                                        Note(new FileProblem(row.Line, issue.Column, issue.Rule, issue.Severity.ToString().ToLowerInvariant(),
+                                            plan.Spec.Name, SecretMasker.Scrub(issue.Message)));
+                                }
+                                rowRejected |= issues.Exists(i => i.RejectsRow);
                             }
-                            rowRejected |= issues.Exists(i => i.RejectsRow);
+                            if (rowRejected)
+                                withErrors++;
                         }
-                        if (rowRejected)
-                            withErrors++;
+                        await staged.Writer.WriteAsync(chunk, stop.Token).ConfigureAwait(false);
                     }
+                    staged.Writer.Complete();
+                    await Task.WhenAll(reading, staging).ConfigureAwait(false);
                 }
-                catch (SourceException ex)
+                catch (Exception ex)
                 {
-                    return Rejection(file, error: ex.Message, rows: rows);
+                    staged.Writer.TryComplete();
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    try
+                    {
+                        await Task.WhenAll(reading, staging).ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // Reported below: the failure that stopped the others, not the cancellations it caused.
+                    }
+                    var cause = ex is OperationCanceledException && !cancellationToken.IsCancellationRequested
+                        ? staging.Exception?.InnerException ?? reading.Exception?.InnerException ?? ex
+                        : ex;
+                    if (cause is SourceException unreadable)
+                        return Rejection(file, error: unreadable.Message, rows: rows);
+                    ExceptionDispatchInfo.Throw(cause);
+                    throw;
                 }
                 if (fatal > 0)
                 {
@@ -209,6 +251,36 @@ public static class FileValidation
             }
             return new ValidationReport(file.Name, false, rows, 0, withErrors, warnings, [], problems, byRule, null,
                 Path.GetRelativePath(manifest.Directory, stagePath));
+        }
+    }
+
+    /// <summary>The file's rows in chunks, so that reading the next rows overlaps checking these.</summary>
+    private static async Task ReadChunksAsync(ISourceReader source, ChannelWriter<List<SourceRow>> chunks, CancellationToken cancellationToken)
+    {
+        const int ChunkRows = 2_000;
+        var chunk = new List<SourceRow>(ChunkRows);
+        try
+        {
+            while (await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } row)
+            {
+                chunk.Add(row);
+                if (chunk.Count == ChunkRows)
+                {
+                    await chunks.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    chunk = new List<SourceRow>(ChunkRows);
+                }
+            }
+            if (chunk.Count > 0)
+                await chunks.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+            chunks.Complete();
+        }
+        catch (Exception ex)
+        {
+            // The rows read before the file broke are checked and counted, as they come, before the error.
+            if (chunk.Count > 0 && ex is not OperationCanceledException)
+                await chunks.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+            chunks.TryComplete(ex);
+            throw;
         }
     }
 

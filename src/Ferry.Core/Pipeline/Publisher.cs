@@ -40,7 +40,7 @@ public static class Publisher
 
     private static async Task PublishPostgresAsync(MigrationManifest manifest, List<(string Name, string Sql)> scripts, CancellationToken cancellationToken)
     {
-        await using var connection = await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
+        await using var connection = await PostgresTarget.OpenAsync(manifest, cancellationToken, userSql: true).ConfigureAwait(false);
         // Under the manifest's run lock: a mart built while a run loads the history would show half of it.
         await using (var locking = connection.CreateCommand())
         {

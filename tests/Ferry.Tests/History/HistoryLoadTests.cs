@@ -129,6 +129,34 @@ public class HistoryLoadTests
     [Theory]
     [InlineData("sqlite")]
     [InlineData("postgres")]
+    public async Task A_key_whose_last_version_ends_after_the_as_of_time_is_refused_and_the_other_keys_load(string kind)
+    {
+        using var target = new HistoryTarget(kind);
+        target.WriteManifest();
+        target.WriteFile(January);
+        Assert.Equal(0, (await target.Load("2026-01-01")).ExitCode);
+        // Another program ended Cid's version on 1 March; no run of Ferry's is later than February.
+        target.Execute(target.Postgres
+            ? "UPDATE {t} SET valid_to = '2026-03-01 00:00:00+00', is_current = false WHERE citizen_id = 3"
+            : "UPDATE {t} SET valid_to = replace(valid_from, '2026-01-01', '2026-03-01'), is_current = 0 WHERE citizen_id = 3");
+        var before = target.Versions(3);
+
+        target.WriteFile([.. January.Where(c => c.Id != 3), new Citizen(3, "Cid", "Bergen", "333"), new Citizen(5, "Eve", "Narvik", "555")]);
+        var february = await target.Load("2026-02-01");
+
+        Assert.True(february.ExitCode == 3, february.ToString());
+        Assert.Equal("5 1 0 3 1", target.Counts(2));
+        Assert.Equal(before, target.Versions(3));
+        Assert.Equal(["Eve/Narvik/555 2026-02-01 00:00:00..NULL current"], target.Versions(5));
+        var errors = target.Query($"SELECT business_key, errors FROM {(target.Postgres ? "ferry.\"stage_citizen\"" : "ferry_stage_citizen")} WHERE run_id = {target.RunId(2)} AND status = 'error'");
+        Assert.Equal("3", (string)Assert.Single(errors)["business_key"]!);
+        Assert.Contains("the end of its latest version (2026-03-01 00:00:00Z)", HistoryTarget.Text(errors[0]["errors"]), StringComparison.Ordinal);
+        target.AssertConsistent();
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
     public async Task The_database_itself_refuses_a_second_current_version_of_a_key(string kind)
     {
         using var target = new HistoryTarget(kind);

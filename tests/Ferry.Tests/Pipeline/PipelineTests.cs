@@ -96,6 +96,27 @@ public class PipelineTests
     }
 
     [Fact]
+    public async Task A_file_that_breaks_after_thousands_of_rows_is_rejected_naming_the_line_and_nothing_loads()
+    {
+        using var ws = new Workspace();
+        Setup(ws);
+        // Row 4,321 opens a quote that is never closed: the file reads well for thousands of rows, then breaks.
+        var rows = Enumerable.Range(1, 5000).Select(i => i == 4321 ? $"{i},\"Person {i},High Street,1990-01-01" : $"{i},Person {i},High Street,1990-01-01");
+        Land(ws, "register_2026-01.csv", Register([.. rows]) + new string('x', 17 << 20));
+
+        var run = await ws.Ferry("pipeline", "run", "citizen.yaml");
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+        Assert.Contains("register_2026-01.csv: rejected: register_2026-01.csv:4322: malformed CSV: the record starting on this line runs past 16 MB", run.Output);
+        Assert.Equal(["1 register_2026-01.csv rejected"], await RegistryAsync(ws));
+        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM sqlite_master WHERE name = 'citizen'"));
+        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM ferry_runs"));
+        Assert.False(Directory.Exists(ws.PathOf("stage/register")) && Directory.EnumerateFiles(ws.PathOf("stage/register")).Any());
+        var report = (await FilesAsync(ws))[0].GetProperty("report");
+        Assert.Equal(4320, report.GetProperty("rows").GetInt64()); // every row before the break was read and checked
+    }
+
+    [Fact]
     public async Task A_file_missing_a_required_column_is_rejected_naming_it()
     {
         using var ws = new Workspace();

@@ -16,6 +16,7 @@ internal sealed partial class PostgresEntityLoader
 {
     private DateTime asOf;
     private (long Run, DateTime AsOf)? laterRun; // the latest other run into the table, when later than this one: this run is late
+    private bool closedLater; // the table holds a closed version that ends after the as-of time: a key without a current version may be late
     private string historySql = "";
 
     internal const string HistoryLedger = """
@@ -110,9 +111,13 @@ internal sealed partial class PostgresEntityLoader
         command.Parameters.AddWithValue("schema", target.Schema);
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("asOf", asOf);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            laterRun = (reader.GetInt64(0), reader.GetDateTime(1));
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                laterRun = (reader.GetInt64(0), reader.GetDateTime(1));
+        }
+        // Checked once: while this run holds the run lock its own closings end at the as-of time, never after it.
+        closedLater = await ScalarAsync<bool>($"SELECT EXISTS (SELECT FROM {table} WHERE NOT is_current AND valid_to > @asOf)", cancellationToken, ("asOf", asOf)).ConfigureAwait(false);
     }
 
     private void BuildHistoryStatements(IReadOnlyDictionary<string, string> types)
@@ -143,16 +148,21 @@ internal sealed partial class PostgresEntityLoader
         // One command: classify each row of the wave against its key's current version; keep the images of
         // the versions about to be corrected in place, correct them; close the versions that end; open the
         // new ones (after the closing, for the one-current-version index); report each row's fate.
+        // The current version of each row's key is found through the one-current-version index, a probe per
+        // row (LATERAL): a join the planner may choose instead reads the whole history table for every wave.
+        // A key without a current version is late only if a version of it ends after the as-of time, which
+        // the table cannot hold unless `closedLater` said so when the entity began.
         historySql = $"""
-            ANALYZE {work};
             UPDATE {work} s SET cur = t.version_id, act = CASE
+                      WHEN t.version_id IS NULL THEN CASE WHEN @late OR (@closedLater AND {latest} > @asOf) THEN 'late' ELSE 'new' END
                       WHEN @late THEN CASE WHEN NOT {changed} THEN 'same' ELSE 'late' END
                       WHEN t.valid_from > @asOf THEN CASE WHEN {changed} THEN 'late' ELSE 'same' END
                       WHEN {changed} THEN CASE WHEN t.valid_from = @asOf THEN 'fix' WHEN {deleted} THEN 'reopen' ELSE 'version' END
                       WHEN {Differs(others)} THEN 'type1'
                       ELSE 'same' END
-            FROM {table} t WHERE {Match("t", "s")} AND t.is_current;
-            UPDATE {work} s SET act = CASE WHEN @late OR {latest} > @asOf THEN 'late' ELSE 'new' END WHERE s.act IS NULL;
+            FROM {work} w LEFT JOIN LATERAL (SELECT * FROM {table} c WHERE {Match("c", "w")} AND c.is_current OFFSET 0) t ON true
+            WHERE s.ctid = w.ctid;
+            ANALYZE {work} (act, cur);
             {Log("u", $"(SELECT t.version_id, {KeyText("t", keys)} AS k, to_jsonb(t) AS image FROM {table} t JOIN {work} w ON w.cur = t.version_id WHERE w.act IN ('fix', 'type1')) v",
                 "jsonb_agg(image ORDER BY version_id)")}
             {(sets.Count == 0 ? "" : $"UPDATE {table} t SET {string.Join(", ", sets)} FROM {work} s WHERE s.cur = t.version_id AND s.act IN ('fix', 'type1');")}
@@ -178,6 +188,7 @@ internal sealed partial class PostgresEntityLoader
         command.Parameters.AddWithValue("batch", batch);
         command.Parameters.AddWithValue("asOf", asOf);
         command.Parameters.AddWithValue("late", laterRun is not null);
+        command.Parameters.AddWithValue("closedLater", closedLater);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

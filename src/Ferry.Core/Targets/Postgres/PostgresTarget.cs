@@ -52,12 +52,19 @@ public sealed class PostgresTarget : ITarget
         }
     }
 
-    /// <summary>Opens a connection to the manifest's database, with the session settings Ferry relies on.</summary>
     /// <summary>A connection for tenants loading beside the run's own connection, which holds the run lock and made the ledger.</summary>
     public static async Task<PostgresTarget> OpenLaneAsync(MigrationManifest manifest, CancellationToken cancellationToken) =>
         new(await OpenAsync(manifest, cancellationToken).ConfigureAwait(false), manifest, dryRun: false);
 
-    internal static async Task<NpgsqlConnection> OpenAsync(MigrationManifest manifest, CancellationToken cancellationToken)
+    /// <summary>Opens a connection to the manifest's database, with the session settings Ferry relies on.</summary>
+    /// <remarks>
+    /// Ferry's own statements run with the server's JIT compiler off: they are many and short, one set
+    /// per batch, and their cost estimates (a subquery over a large table, thousands of rows written)
+    /// cross the JIT thresholds, so that compiling took longer than running. Measured on an scd2 wave
+    /// of 10,000 rows: the closing report 250 ms with JIT, 20 ms without. The project's own SQL
+    /// (<paramref name="userSql"/>: the mart's publish files) keeps the server's setting.
+    /// </remarks>
+    internal static async Task<NpgsqlConnection> OpenAsync(MigrationManifest manifest, CancellationToken cancellationToken, bool userSql = false)
     {
         NpgsqlConnectionStringBuilder builder;
         try
@@ -71,6 +78,8 @@ public sealed class PostgresTarget : ITarget
         builder.ApplicationName ??= "ferry";
         builder.Timezone = "UTC";
         builder.Pooling = false;
+        if (!userSql)
+            builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c jit=off" : builder.Options + " -c jit=off";
         var connection = new NpgsqlConnection(builder.ConnectionString);
         try
         {
