@@ -1,75 +1,67 @@
-using System.Globalization;
-using ExcelDataReader;
 using Ferry.Manifest;
 
 namespace Ferry.Sources;
 
 /// <summary>
-/// One sheet of an XLSX workbook through ExcelDataReader, which streams the sheet's rows. The first
-/// row is the header; line numbers are the spreadsheet's row numbers.
+/// One sheet of an XLSX workbook (<see cref="XlsxSheet"/>: the Open XML SDK finds the parts, the sheet's
+/// XML is read once, row by row). The first row is the header; line numbers are the spreadsheet's
+/// row numbers.
 /// </summary>
 public sealed class XlsxSourceReader : ISourceReader
 {
     private readonly Stream stream;
-    private readonly IExcelDataReader reader;
+    private readonly XlsxSheet sheet;
     private readonly string[] columns;
-    private readonly int rowCount;
     private long row;
 
-    private XlsxSourceReader(string origin, Stream stream, IExcelDataReader reader, string[] columns)
+    private XlsxSourceReader(string origin, Stream stream, XlsxSheet sheet, string[] columns)
     {
         Origin = origin;
         this.stream = stream;
-        this.reader = reader;
+        this.sheet = sheet;
         this.columns = columns;
-        rowCount = Math.Max(reader.RowCount, 1);
         row = 1;
     }
 
     public string Origin { get; }
     public IReadOnlyList<string> Columns => columns;
-    public double? Progress => Math.Min(1.0, (double)row / rowCount);
+    public double? Progress => sheet.Progress;
 
     public static Task<XlsxSourceReader> OpenAsync(string path, SourceSpec spec, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        TextEncodings.RegisterCodePages(); // ExcelDataReader needs windows-1252 to open any workbook
         var origin = Path.GetFileName(path);
         if (!File.Exists(path))
             throw new SourceException(origin, 0, "file", $"source file not found: {path}");
         var stream = File.OpenRead(path);
-        IExcelDataReader? reader = null;
+        XlsxSheet? sheet = null;
         try
         {
             try
             {
-                reader = ExcelReaderFactory.CreateOpenXmlReader(stream);
+                sheet = XlsxSheet.Open(stream, spec.Sheet)
+                    ?? throw new SourceException(origin, 0, "sheet", $"the workbook has no sheet named '{spec.Sheet}'");
+                // The header is the sheet's first row; a sheet whose first row is not row 1 has none.
+                if (!sheet.Read())
+                    throw new SourceException(origin, 1, "header", $"sheet '{sheet.Name}' is empty: its first row must name the columns");
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (ex is not SourceException and not OperationCanceledException)
             {
                 throw new SourceException(origin, 0, "xlsx", $"not a readable XLSX workbook ({ex.Message})", ex);
             }
-            if (spec.Sheet is not null)
-            {
-                while (!string.Equals(reader.Name, spec.Sheet, StringComparison.OrdinalIgnoreCase))
-                    if (!reader.NextResult())
-                        throw new SourceException(origin, 0, "sheet", $"the workbook has no sheet named '{spec.Sheet}'");
-            }
-            if (!reader.Read())
-                throw new SourceException(origin, 1, "header", $"sheet '{reader.Name}' is empty: its first row must name the columns");
-            var names = new string[reader.FieldCount];
-            for (var i = 0; i < names.Length; i++)
-                names[i] = Cell(reader.GetValue(i))?.Trim() ?? "";
+            var names = sheet.RowNumber == 1 ? sheet.Cells.Select(c => c?.Trim() ?? "").ToArray() : [];
             var last = Array.FindLastIndex(names, n => n.Length > 0);
             names = names[..(last + 1)];
             var blank = Array.FindIndex(names, string.IsNullOrEmpty);
-            if (names.Length == 0 || blank >= 0)
+            if (names.Length == 0)
+                throw new SourceException(origin, 1, "header", $"sheet '{sheet.Name}' has no header: its row 1 must name the columns");
+            if (blank >= 0)
                 throw new SourceException(origin, 1, "header", $"header column {blank + 1} has no name");
-            return Task.FromResult(new XlsxSourceReader(origin, stream, reader, names));
+            return Task.FromResult(new XlsxSourceReader(origin, stream, sheet, names));
         }
         catch
         {
-            reader?.Dispose();
+            sheet?.Dispose();
             stream.Dispose();
             throw;
         }
@@ -83,7 +75,7 @@ public sealed class XlsxSourceReader : ISourceReader
             bool more;
             try
             {
-                more = reader.Read();
+                more = sheet.Read();
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -91,22 +83,23 @@ public sealed class XlsxSourceReader : ISourceReader
             }
             if (!more)
                 return ValueTask.FromResult<SourceRow?>(null);
-            row++;
+            row = sheet.RowNumber;
+            var cells = sheet.Cells;
             var values = new string?[columns.Length];
             var any = false;
-            for (var i = 0; i < values.Length && i < reader.FieldCount; i++)
+            for (var i = 0; i < values.Length && i < cells.Count; i++)
             {
-                values[i] = Cell(reader.GetValue(i));
+                values[i] = cells[i];
                 any |= values[i] is not null;
             }
             RowProblem? problem = null;
             List<string>? beyond = null;
             var first = 0;
-            for (var i = values.Length; i < reader.FieldCount; i++)
-                if (reader.GetValue(i) is { } extra)
+            for (var i = values.Length; i < cells.Count; i++)
+                if (cells[i] is { } extra)
                 {
                     first = first == 0 ? i + 1 : first;
-                    (beyond ??= []).Add(Cell(extra)!);
+                    (beyond ??= []).Add(extra);
                 }
             // The raw record keeps only the named columns, so the values past them go into the message.
             if (beyond is not null)
@@ -118,22 +111,9 @@ public sealed class XlsxSourceReader : ISourceReader
         }
     }
 
-    /// <summary>A cell as the text a person sees: ISO dates, invariant numbers.</summary>
-    internal static string? Cell(object? value) => value switch
-    {
-        null => null,
-        string s => s,
-        DateTime d when d.TimeOfDay == TimeSpan.Zero => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-        DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-        double n => n.ToString("R", CultureInfo.InvariantCulture),
-        bool b => b ? "true" : "false",
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString(),
-    };
-
     public ValueTask DisposeAsync()
     {
-        reader.Dispose();
+        sheet.Dispose();
         stream.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -34,8 +34,8 @@ public class XlsxTests
     [Fact]
     public async Task A_workbook_loads_in_a_fresh_ferry_process()
     {
-        // ExcelDataReader needs the windows-1252 code page to open any workbook. In this test
-        // process a CSV test may have registered it already; a user's first and only run has not.
+        // A user's first and only run: nothing another test registered or loaded in this test
+        // process (code pages, the Open XML SDK) is there to help it.
         using var ws = new Workspace();
         ws.Write("ferry.yaml", ManifestYaml(XlsxSource()));
         ws.WriteBytes("data.xlsx", Workbooks.People("People", GoodRows));
