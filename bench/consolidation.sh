@@ -96,12 +96,7 @@ build() {
     dotnet build -c Release -nologo -v q "$ROOT/bench/Ferry.Bench" >"$LOGS/build-bench.log" 2>&1 \
         || { tail -n 30 "$LOGS/build-bench.log" >&2; die "Ferry.Bench failed to build (log: $LOGS/build-bench.log)"; }
     if [[ " $CASES " == *" ferry"* ]]; then
-        # Published ReadyToRun, as ferry would be shipped (the same build as bench/run.sh's).
-        echo "publishing the ferry CLI (Release, ReadyToRun) to $OUT/ferry…"
-        dotnet publish -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -nologo -v q \
-            -o "$OUT/ferry" "$ROOT/src/Ferry.Cli" >"$LOGS/build-cli.log" 2>&1 \
-            || { tail -n 30 "$LOGS/build-cli.log" >&2; die "the ferry CLI failed to build (log: $LOGS/build-cli.log)"; }
-        [[ -x $FERRY ]] || die "the build did not produce $FERRY"
+        publish_ferry "$ROOT" "$OUT" # the same build as bench/run.sh's
     fi
 }
 

@@ -14,7 +14,7 @@
 #                  the mart is rebuilt
 #
 # Each step's own time comes from ferry's audit trail (`ferry audit --json`, duration_ms).
-# ferry is published ReadyToRun to bench/out/ferry/ as bench/run.sh does. PostgreSQL: FERRY_BENCH_PG
+# ferry is published to bench/out/ferry/ as bench/run.sh does (publish_ferry in bench/lib.sh). PostgreSQL: FERRY_BENCH_PG
 # (an Npgsql connection string of a role that may CREATE DATABASE), or else a private durable
 # server (FERRY_DB_DURABLE=1) started with scripts/services.sh and stopped when the script ends.
 #
@@ -46,12 +46,12 @@ command -v jq >/dev/null || die "jq is missing (apt-get install jq)"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
 command -v psql >/dev/null || die "psql is missing (apt-get install postgresql-client)"
 
-echo "building the generator and publishing the ferry CLI (Release, ReadyToRun)…"
+echo "building the generator…"
 dotnet build -c Release -nologo -v q "$ROOT/examples/citizen-mart/generator" >"$LOGS/build-gen.log" 2>&1 \
     || { tail -n 30 "$LOGS/build-gen.log" >&2; die "the generator failed to build"; }
-dotnet publish -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -nologo -v q \
-    -o "$OUT/ferry" "$ROOT/src/Ferry.Cli" >"$LOGS/build-cli.log" 2>&1 \
-    || { tail -n 30 "$LOGS/build-cli.log" >&2; die "the ferry CLI failed to build"; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+publish_ferry "$ROOT" "$OUT"
 
 if [[ -z ${FERRY_BENCH_PG:-} ]]; then
     echo "starting a private PostgreSQL (durable: fsync on) with scripts/services.sh…"

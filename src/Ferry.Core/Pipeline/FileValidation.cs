@@ -121,6 +121,10 @@ public static class FileValidation
         var type = FileType(manifest, file);
         var path = Path.GetFullPath(Path.Combine(manifest.Directory, file.Path));
         var scoped = ForFileType(manifest, type);
+        // The version is the content registered, not whatever the path holds now.
+        if (File.Exists(path) && await Ingest.Sha256Async(path, cancellationToken).ConfigureAwait(false) is var now && now != file.Sha256)
+            return Rejection(file, error: $"{file.Name} changed after it was registered as version {file.Id} (SHA-256 {file.Sha256[..12]}…, now {now[..12]}…): " +
+                "this version is not loaded; ingest registers the new content as a version of its own");
         ISourceReader source;
         try
         {

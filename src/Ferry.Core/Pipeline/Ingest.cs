@@ -58,9 +58,7 @@ public static class Ingest
         foreach (var (type, file, date) in candidates.OrderBy(c => c.Date).ThenBy(c => c.File.Name, StringComparer.Ordinal))
         {
             var started = Stopwatch.StartNew();
-            string sha;
-            await using (var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous))
-                sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false));
+            var sha = await Sha256Async(file.FullName, cancellationToken).ConfigureAwait(false);
             var relative = Path.GetRelativePath(manifest.Directory, file.FullName);
             var same = await ledger.WithHashAsync(sha, cancellationToken).ConfigureAwait(false);
             var active = same.FirstOrDefault(f => f.Status != FileStatus.RolledBack);
@@ -94,4 +92,11 @@ public static class Ingest
 
     internal static string Counts(params (string Name, long Value)[] counts) =>
         JsonSerializer.Serialize(counts.ToDictionary(c => c.Name, c => c.Value));
+
+    /// <summary>A file's SHA-256 as lower-case hex: the identity of a version's content.</summary>
+    internal static async Task<string> Sha256Async(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false));
+    }
 }

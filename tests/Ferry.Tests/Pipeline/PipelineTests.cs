@@ -117,6 +117,30 @@ public class PipelineTests
     }
 
     [Fact]
+    public async Task A_file_overwritten_after_it_was_registered_is_not_loaded_as_that_version_and_its_new_content_loads_as_its_own()
+    {
+        using var ws = new Workspace();
+        Setup(ws);
+        Land(ws, "register_2026-01.csv", Register("1,Ada,First Street,1990-01-01"));
+        var ingest = await ws.Ferry("ingest", "citizen.yaml");
+        Assert.True(ingest.ExitCode == 0, ingest.ToString());
+        // Someone saves over the landed file before the pipeline validates it.
+        Land(ws, "register_2026-01.csv", Register("1,Ada,Second Street,1990-01-01", "2,Brian,Elm Row,1985-05-05"));
+
+        var run = await ws.Ferry("pipeline", "run", "citizen.yaml");
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+        Assert.Contains("register_2026-01.csv changed after it was registered as version 1", run.Output);
+        Assert.Equal(["1 register_2026-01.csv rejected", "2 register_2026-01.csv registered"], await RegistryAsync(ws));
+        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM sqlite_master WHERE name = 'citizen'"));
+
+        var again = await ws.Ferry("pipeline", "run", "citizen.yaml");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(["1 register_2026-01.csv rejected", "2 register_2026-01.csv loaded"], await RegistryAsync(ws));
+        Assert.Equal(["1|Ada|Second Street", "2|Brian|Elm Row"], Citizens(ws));
+    }
+
+    [Fact]
     public async Task A_file_missing_a_required_column_is_rejected_naming_it()
     {
         using var ws = new Workspace();
