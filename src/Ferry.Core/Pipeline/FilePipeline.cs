@@ -21,8 +21,64 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
 {
     private readonly Action<string> log = log ?? (_ => { });
     private readonly IRunObserver observer = observer ?? new RunObservers();
+    private PipelineLock? held; // while a public step runs; the steps it calls run under it
 
-    public async Task<IngestResult> IngestAsync(CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="step"/> holding the manifest's pipeline lock (taken once, by the outermost step).</summary>
+    private async Task<T> LockedAsync<T>(string what, Func<Task<T>> step)
+    {
+        if (held is not null)
+            return await step().ConfigureAwait(false);
+        held = PipelineLock.Acquire(manifest, what);
+        try
+        {
+            return await step().ConfigureAwait(false);
+        }
+        finally
+        {
+            held.Dispose();
+            held = null;
+        }
+    }
+
+    public Task<IngestResult> IngestAsync(CancellationToken cancellationToken) =>
+        LockedAsync("ingest", () => IngestCoreAsync(cancellationToken));
+
+    /// <summary>The validate step for one registered file: it becomes <c>validated</c> (its stage file written) or <c>rejected</c>.</summary>
+    public Task<ValidationReport> ValidateAsync(long version, CancellationToken cancellationToken) =>
+        LockedAsync("validate", () => ValidateCoreAsync(version, cancellationToken));
+
+    /// <summary>
+    /// The history step for one validated file: its entities are run from its stage file (not the
+    /// landed file), as of the file's date. A run that ends succeeded or partial marks it <c>loaded</c>.
+    /// </summary>
+    public Task<RunResult> LoadHistoryAsync(long version, CancellationToken cancellationToken) =>
+        LockedAsync("the history step", () => LoadHistoryCoreAsync(version, cancellationToken));
+
+    /// <summary>The publish step: the mart's SQL files in one transaction. Audited whether it succeeds or not.</summary>
+    public Task<int> PublishAsync(CancellationToken cancellationToken, long? fileId = null) =>
+        LockedAsync("publish", () => PublishCoreAsync(cancellationToken, fileId));
+
+    /// <summary>
+    /// Ingest, then every registered or validated file in order: validate (unless validated), load its
+    /// history; publish once when files were loaded. Stops at the first file that is rejected or
+    /// fails to load; the registry shows where (a rejected file with its report, or a file left
+    /// <c>registered</c>/<c>validated</c> to retry). A later run continues from there.
+    /// </summary>
+    public Task<PipelineResult> RunAsync(CancellationToken cancellationToken) =>
+        LockedAsync("the pipeline run", () => RunCoreAsync(cancellationToken));
+
+    /// <summary>
+    /// Undoes version <paramref name="version"/>'s load: rolls back its run, marks it <c>rolled_back</c> and
+    /// republishes the mart. Refused while a version loaded after it is still loaded (newest first).
+    /// </summary>
+    public Task RollbackVersionAsync(long version, CancellationToken cancellationToken) =>
+        LockedAsync("the version's rollback", async () =>
+        {
+            await RollbackVersionCoreAsync(version, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
+
+    private async Task<IngestResult> IngestCoreAsync(CancellationToken cancellationToken)
     {
         await using var ledger = await PipelineLedger.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
         var result = await Ingest.RunAsync(manifest, ledger, cancellationToken).ConfigureAwait(false);
@@ -33,8 +89,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
         return result;
     }
 
-    /// <summary>The validate step for one registered file: it becomes <c>validated</c> (its stage file written) or <c>rejected</c>.</summary>
-    public async Task<ValidationReport> ValidateAsync(long version, CancellationToken cancellationToken)
+    private async Task<ValidationReport> ValidateCoreAsync(long version, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var file = await RequireAsync(version, [FileStatus.Registered, FileStatus.Validated], cancellationToken).ConfigureAwait(false);
@@ -61,11 +116,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
         return report;
     }
 
-    /// <summary>
-    /// The history step for one validated file: its entities are run from its stage file (not the
-    /// landed file), as of the file's date. A run that ends succeeded or partial marks it <c>loaded</c>.
-    /// </summary>
-    public async Task<RunResult> LoadHistoryAsync(long version, CancellationToken cancellationToken)
+    private async Task<RunResult> LoadHistoryCoreAsync(long version, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var file = await RequireAsync(version, [FileStatus.Validated], cancellationToken).ConfigureAwait(false);
@@ -107,8 +158,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
         return result;
     }
 
-    /// <summary>The publish step: the mart's SQL files in one transaction. Audited whether it succeeds or not.</summary>
-    public async Task<int> PublishAsync(CancellationToken cancellationToken, long? fileId = null)
+    private async Task<int> PublishCoreAsync(CancellationToken cancellationToken, long? fileId)
     {
         var clock = Stopwatch.StartNew();
         int count;
@@ -127,13 +177,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
         return count;
     }
 
-    /// <summary>
-    /// Ingest, then every registered or validated file in order: validate (unless validated), load its
-    /// history; publish once when files were loaded. Stops at the first file that is rejected or
-    /// fails to load; the registry shows where (a rejected file with its report, or a file left
-    /// <c>registered</c>/<c>validated</c> to retry). A later run continues from there.
-    /// </summary>
-    public async Task<PipelineResult> RunAsync(CancellationToken cancellationToken)
+    private async Task<PipelineResult> RunCoreAsync(CancellationToken cancellationToken)
     {
         var ingest = await IngestAsync(cancellationToken).ConfigureAwait(false);
         if (ingest.Problems.Count > 0)
@@ -199,11 +243,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
         return new PipelineResult(RunStatus.Failed, ingest, loaded, file, error, published);
     }
 
-    /// <summary>
-    /// Undoes version <paramref name="version"/>'s load: rolls back its run, marks it <c>rolled_back</c> and
-    /// republishes the mart. Refused while a version loaded after it is still loaded (newest first).
-    /// </summary>
-    public async Task RollbackVersionAsync(long version, CancellationToken cancellationToken)
+    private async Task RollbackVersionCoreAsync(long version, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         RegisteredFile file;

@@ -79,6 +79,14 @@ internal static class PipelineKit
     public static async Task<List<string>> RegistryAsync(Workspace ws) =>
         (await FilesAsync(ws)).Select(f => $"{f.GetProperty("version").GetInt64()} {f.GetProperty("name").GetString()} {f.GetProperty("status").GetString()}").ToList();
 
+    /// <summary>Nothing of the file reached the target: no table, no run, no stage file.</summary>
+    public static void AssertNothingLoaded(Workspace ws)
+    {
+        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM sqlite_master WHERE name = 'citizen'"));
+        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM ferry_runs"));
+        Assert.False(Directory.Exists(ws.PathOf("stage/register")) && Directory.EnumerateFiles(ws.PathOf("stage/register")).Any());
+    }
+
     public static List<string> Citizens(Workspace ws, string table = "citizen") =>
         ws.Query(Db, $"SELECT citizen_id, name, street FROM {table} ORDER BY citizen_id").Select(r => $"{r["citizen_id"]}|{r["name"]}|{r["street"]}").ToList();
 }

@@ -69,9 +69,7 @@ public class PipelineTests
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Contains("register_2026-01.csv: rejected: 2 fatal problem(s), the first at line 3: column citizen_id: required (fatal)", run.Output);
         Assert.Equal(["1 register_2026-01.csv rejected"], await RegistryAsync(ws));
-        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM sqlite_master WHERE name = 'citizen'"));
-        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM ferry_runs"));
-        Assert.False(File.Exists(ws.PathOf("stage/register/000001.parquet")));
+        AssertNothingLoaded(ws);
         var report = (await FilesAsync(ws))[0].GetProperty("report");
         Assert.Equal(2, report.GetProperty("fatal").GetInt64());
         var problems = report.GetProperty("problems").EnumerateArray().ToList();
@@ -109,9 +107,7 @@ public class PipelineTests
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Contains("register_2026-01.csv: rejected: register_2026-01.csv:4322: malformed CSV: the record starting on this line runs past 16 MB", run.Output);
         Assert.Equal(["1 register_2026-01.csv rejected"], await RegistryAsync(ws));
-        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM sqlite_master WHERE name = 'citizen'"));
-        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM ferry_runs"));
-        Assert.False(Directory.Exists(ws.PathOf("stage/register")) && Directory.EnumerateFiles(ws.PathOf("stage/register")).Any());
+        AssertNothingLoaded(ws);
         var report = (await FilesAsync(ws))[0].GetProperty("report");
         Assert.Equal(4320, report.GetProperty("rows").GetInt64()); // every row before the break was read and checked
     }
@@ -132,12 +128,39 @@ public class PipelineTests
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Contains("register_2026-01.csv changed after it was registered as version 1", run.Output);
         Assert.Equal(["1 register_2026-01.csv rejected", "2 register_2026-01.csv registered"], await RegistryAsync(ws));
-        Assert.Equal(0L, ws.Scalar(Db, "SELECT count(*) FROM sqlite_master WHERE name = 'citizen'"));
+        AssertNothingLoaded(ws);
 
         var again = await ws.Ferry("pipeline", "run", "citizen.yaml");
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Equal(["1 register_2026-01.csv rejected", "2 register_2026-01.csv loaded"], await RegistryAsync(ws));
         Assert.Equal(["1|Ada|Second Street", "2|Brian|Elm Row"], Citizens(ws));
+    }
+
+    [Fact]
+    public async Task A_second_pipeline_process_is_refused_at_once_naming_the_one_at_work_and_goes_ahead_once_it_ends()
+    {
+        using var ws = new Workspace();
+        Setup(ws);
+        Land(ws, "register_2026-01.csv", Register("1,Ada,First Street,1990-01-01"));
+        var manifest = ManifestLoader.Load(ws.PathOf("citizen.yaml"));
+
+        using (PipelineLock.Acquire(manifest, "the pipeline run"))
+        {
+            foreach (var command in new[] { new[] { "pipeline", "run", "citizen.yaml" }, ["ingest", "citizen.yaml"], ["publish", "citizen.yaml"] })
+            {
+                var refused = await ws.Ferry(command);
+                Assert.True(refused.ExitCode == 1, refused.ToString());
+                Assert.Contains($"another ferry process is working on the pipeline of citizen.yaml (process {Environment.ProcessId} since ", refused.Error);
+                Assert.Contains(", the pipeline run)", refused.Error);
+            }
+            Assert.Empty(await RegistryAsync(ws)); // reading the registry needs no lock
+        }
+
+        var run = await ws.Ferry("pipeline", "run", "citizen.yaml");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(["1 register_2026-01.csv loaded"], await RegistryAsync(ws));
+        // The lock went with the run: the next one takes it again.
+        Assert.Equal(0, (await ws.Ferry("pipeline", "run", "citizen.yaml")).ExitCode);
     }
 
     [Fact]
