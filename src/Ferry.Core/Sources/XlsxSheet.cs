@@ -22,7 +22,7 @@ internal sealed class XlsxSheet : IDisposable
     private readonly CellStyle[] styles;
     private readonly bool date1904;
     private readonly List<string?> cells = [];
-    private int lastRow;
+    private int lastRow, lastRowDeclared;
     private bool inSheetData, done;
 
     internal enum CellStyle : byte { General, DateTime, Duration }
@@ -44,8 +44,8 @@ internal sealed class XlsxSheet : IDisposable
     public int RowNumber { get; private set; }
     public IReadOnlyList<string?> Cells => cells;
 
-    /// <summary>How far through the sheet's compressed bytes the reading is, 0 to 1, when the part can tell.</summary>
-    public double? Progress => part.CanSeek && part.Length > 0 ? (double)part.Position / part.Length : null;
+    /// <summary>The share of the sheet's rows read, when its &lt;dimension&gt; names its last row; null otherwise.</summary>
+    public double? Progress => lastRowDeclared > 1 ? Math.Min(1.0, (double)RowNumber / lastRowDeclared) : null;
 
     /// <summary>Opens <paramref name="sheetName"/> (any case), or the first sheet when it is null; null when the workbook has no such sheet.</summary>
     public static XlsxSheet? Open(Stream stream, string? sheetName)
@@ -89,6 +89,9 @@ internal sealed class XlsxSheet : IDisposable
         {
             while (xml.Read() && !(xml.NodeType == XmlNodeType.Element && xml.LocalName == "sheetData"))
             {
+                // <dimension ref="A1:L550001"/>: the sheet's last row, when the writer said so.
+                if (xml.NodeType == XmlNodeType.Element && xml.LocalName == "dimension" && xml.GetAttribute("ref") is { } range)
+                    lastRowDeclared = ParseNumber(new string(range[(range.LastIndexOf(':') + 1)..].SkipWhile(char.IsAsciiLetter).ToArray())) ?? 0;
             }
             if (xml.EOF || xml.IsEmptyElement)
             {

@@ -13,7 +13,7 @@ public class XlsxSheetTests
 {
     private const string Main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
 
-    private static byte[] Workbook(string sheetData, string sharedStrings = "", string numFmts = "", string cellXfs = "<xf numFmtId=\"0\"/>", bool date1904 = false)
+    private static byte[] Workbook(string sheetData, string sharedStrings = "", string numFmts = "", string cellXfs = "<xf numFmtId=\"0\"/>", bool date1904 = false, string dimension = "A1")
     {
         using var stream = new MemoryStream();
         using (var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true))
@@ -55,7 +55,7 @@ public class XlsxSheetTests
                   <Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>
                 </Relationships>
                 """);
-            Add("xl/worksheets/sheet1.xml", $"""<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{Main}"><dimension ref="A1"/><sheetData>{sheetData}</sheetData><pageMargins left="0.7"/></worksheet>""");
+            Add("xl/worksheets/sheet1.xml", $"""<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{Main}"><dimension ref="{dimension}"/><sheetData>{sheetData}</sheetData><pageMargins left="0.7"/></worksheet>""");
             Add("xl/sharedStrings.xml", $"""<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{Main}">{sharedStrings}</sst>""");
             Add("xl/styles.xml", $"""<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="{Main}">{(numFmts.Length > 0 ? $"<numFmts>{numFmts}</numFmts>" : "")}<cellXfs>{cellXfs}</cellXfs></styleSheet>""");
         }
@@ -185,5 +185,20 @@ public class XlsxSheetTests
         using (var sheet = XlsxSheet.Open(new MemoryStream(workbook), "DATA"))
             Assert.Equal("Data", sheet!.Name);
         Assert.Null(XlsxSheet.Open(new MemoryStream(workbook), "Other"));
+    }
+
+    [Fact]
+    public void Progress_is_the_share_of_the_rows_the_sheet_declares_and_unknown_without_a_declaration()
+    {
+        var data = string.Concat(Enumerable.Range(1, 4).Select(i => $"""<row r="{i}"><c r="A{i}"><v>{i}</v></c></row>"""));
+        using var declared = XlsxSheet.Open(new MemoryStream(Workbook(data, dimension: "A1:C4")), null)!;
+        var seen = new List<double?>();
+        while (declared.Read())
+            seen.Add(declared.Progress);
+        Assert.Equal([0.25, 0.5, 0.75, 1.0], seen);
+
+        using var undeclared = XlsxSheet.Open(new MemoryStream(Workbook(data, dimension: "A1")), null)!;
+        Assert.True(undeclared.Read());
+        Assert.Null(undeclared.Progress);
     }
 }
