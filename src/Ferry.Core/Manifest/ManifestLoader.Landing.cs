@@ -9,17 +9,7 @@ public sealed partial class ManifestLoader
     {
         var map = Fields(node, "landing", "folder", "files");
         var folder = RequiredString(map, node, "folder");
-        var files = new List<FileTypeSpec>();
-        if (!map.TryGetValue("files", out var filesNode))
-            Missing<object>(node, "files");
-        else if (filesNode is not YamlSequenceNode list || list.Children.Count == 0)
-            Error(filesNode.Start, "'files' must be a non-empty list of file types");
-        else
-            foreach (var item in list.Children)
-                if (ParseFileType(item) is { } type)
-                    files.Add(type);
-        foreach (var group in files.GroupBy(f => f.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
-            errors.Add(new ManifestError(file, group.Last().Line, 1, $"file type '{group.Key}' is defined more than once"));
+        var files = ParseNamedList(map, node, "files", " of file types", "file type", ParseFileType, f => f.Name, f => f.Line);
         if (folder is null || files.Count == 0)
             return null;
         return new LandingSpec(folder, files, (int)node.Start.Line);

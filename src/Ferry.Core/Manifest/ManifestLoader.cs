@@ -81,18 +81,7 @@ public sealed partial class ManifestLoader
                 Error(tenantColumnNode.Start, "'tenant_column' applies only to a manifest with 'tenants'");
         }
         var target = map.TryGetValue("target", out var t) ? ParseTarget(t) : Missing<TargetSpec>(root, "target");
-        var entities = new List<EntitySpec>();
-        if (!map.TryGetValue("entities", out var e))
-            Missing<object>(root, "entities");
-        else if (e is not YamlSequenceNode list || list.Children.Count == 0)
-            Error(e.Start, "'entities' must be a non-empty list");
-        else
-            foreach (var item in list.Children)
-                if (ParseEntity(item) is { } entity)
-                    entities.Add(entity);
-
-        foreach (var group in entities.GroupBy(x => x.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
-            errors.Add(new ManifestError(file, group.Last().Line, 1, $"entity '{group.Key}' is defined more than once"));
+        var entities = ParseNamedList(map, root, "entities", "", "entity", ParseEntity, x => x.Name, x => x.Line);
         // A reference names another entity and one of its target columns.
         foreach (var entity in entities)
             foreach (var column in entity.Columns)
@@ -723,6 +712,27 @@ public sealed partial class ManifestLoader
             secrets.Add(value);
             return value;
         });
+    }
+
+    /// <summary>
+    /// A required key holding a non-empty list: each item parsed by <paramref name="parse"/>, and two items
+    /// of the same name (in any case) an error at the later one's line.
+    /// </summary>
+    private List<T> ParseNamedList<T>(Dictionary<string, YamlNode> map, YamlNode parent, string key, string listOf, string noun,
+        Func<YamlNode, T?> parse, Func<T, string> name, Func<T, int> line) where T : class
+    {
+        var items = new List<T>();
+        if (!map.TryGetValue(key, out var node))
+            Missing<object>(parent, key);
+        else if (node is not YamlSequenceNode list || list.Children.Count == 0)
+            Error(node.Start, $"'{key}' must be a non-empty list{listOf}");
+        else
+            foreach (var child in list.Children)
+                if (parse(child) is { } item)
+                    items.Add(item);
+        foreach (var group in items.GroupBy(name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            errors.Add(new ManifestError(file, line(group.Last()), 1, $"{noun} '{group.Key}' is defined more than once"));
+        return items;
     }
 
     private T? Missing<T>(YamlNode parent, string key)

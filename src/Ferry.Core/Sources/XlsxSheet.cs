@@ -22,7 +22,7 @@ internal sealed class XlsxSheet : IDisposable
     private readonly CellStyle[] styles;
     private readonly bool date1904;
     private readonly List<string?> cells = [];
-    private int lastRow, lastRowDeclared;
+    private int lastRowDeclared;
     private bool inSheetData, done;
 
     internal enum CellStyle : byte { General, DateTime, Duration }
@@ -115,8 +115,7 @@ internal sealed class XlsxSheet : IDisposable
                 xml.Skip();
                 continue;
             }
-            RowNumber = ParseNumber(xml.GetAttribute("r")) is { } r and > 0 ? r : lastRow + 1;
-            lastRow = RowNumber;
+            RowNumber = ParseNumber(xml.GetAttribute("r")) is { } r and > 0 ? r : RowNumber + 1;
             cells.Clear();
             if (!xml.IsEmptyElement)
                 ReadCells(); // ends on </row>
