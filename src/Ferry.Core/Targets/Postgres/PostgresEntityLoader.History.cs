@@ -69,7 +69,7 @@ internal sealed partial class PostgresEntityLoader
         var missing = columns.Select(c => c.Target).Concat(required).Where(c => !existing.ContainsKey(c)).ToList();
         if (missing.Count > 0)
             throw new TargetException($"history table {target.Schema}.{spec.Table} has no column {string.Join(", ", missing)}; add it or change the mapping of entity '{spec.Name}'");
-        await using var unique = connection.CreateCommand();
+        await using var unique = NewCommand();
         unique.CommandText = """
             SELECT count(*) FROM pg_index i
             WHERE i.indrelid = (quote_ident(@schema) || '.' || quote_ident(@table))::regclass AND i.indisunique
@@ -100,7 +100,7 @@ internal sealed partial class PostgresEntityLoader
         if (requested is { } r && r != recorded)
             throw new TargetException($"run {runId} began with as-of time {HistoryRules.Show(recorded)} for entity '{plan.Spec.Name}'; resume it with that --as-of, or start afresh with --restart");
         asOf = recorded;
-        await using var command = connection.CreateCommand();
+        await using var command = NewCommand();
         command.CommandText = """
             SELECT h.run_id, h.as_of FROM ferry.history_runs h
             JOIN ferry.run_entities e ON e.run_id = h.run_id AND e.entity = h.entity JOIN ferry.runs r ON r.run_id = h.run_id
@@ -182,7 +182,7 @@ internal sealed partial class PostgresEntityLoader
 
     private async Task WriteHistoryAsync(int batch, List<BatchRow> rows, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
+        await using var command = NewCommand();
         command.CommandText = historySql;
         AddRunParameters(command);
         command.Parameters.AddWithValue("batch", batch);
@@ -226,7 +226,7 @@ internal sealed partial class PostgresEntityLoader
     {
         var spec = plan.Spec.History!;
         var deletes = spec.Missing == MissingKeys.Delete;
-        await BeginAsync("ferry_missing", cancellationToken).ConfigureAwait(false);
+        Begin("ferry_missing");
         try
         {
             var unknownKeys = await ScalarAsync<bool>("""

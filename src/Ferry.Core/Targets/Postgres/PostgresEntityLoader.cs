@@ -37,9 +37,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private readonly bool outer; // a replace load or a dry run: batches are savepoints inside one transaction
     private readonly bool dryRun;
     private readonly StagingJson json = new();
-    private readonly BatchJson batchJson = new();
+    private readonly BatchArrays batchArrays = new();
     private string writeSql = "", captureSql = "", recaptureSql = "";
     private bool open;
+    private string deferred = ""; // statements that go to the server ahead of the next one (Begin)
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
     private bool direct;    // the table held none of the rows when the entity began: COPY straight into it until a key conflicts
     private bool keyMapDirect; // with direct: the key map held no entry of this entity and tenant either, so entries are COPYed straight into it
@@ -217,7 +218,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// </summary>
     private async Task<(long, string)?> PriorRunAsync(CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
+        await using var command = NewCommand();
         command.CommandText = """
             SELECT e.run_id, e.entity, r.status FROM ferry.run_entities e JOIN ferry.runs r ON r.run_id = e.run_id
             WHERE e.target = @target AND e.target_schema IS NOT DISTINCT FROM @schema AND e.run_id <> @run
@@ -258,7 +259,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             throw new TargetException($"table {target.Schema}.{plan.Spec.Table} has no column {string.Join(", ", missing)}; add it or change the mapping of entity '{plan.Spec.Name}'");
         if (keys.Count == 0)
             return existing;
-        await using var unique = connection.CreateCommand();
+        await using var unique = NewCommand();
         unique.CommandText = """
             SELECT count(*) FROM pg_index i
             WHERE i.indrelid = (quote_ident(@schema) || '.' || quote_ident(@table))::regclass AND i.indisunique AND i.indpred IS NULL
@@ -277,7 +278,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private async Task<Dictionary<string, string>> ColumnTypesAsync(CancellationToken cancellationToken)
     {
         var types = new Dictionary<string, string>(StringComparer.Ordinal);
-        await using var info = connection.CreateCommand();
+        await using var info = NewCommand();
         info.CommandText = """
             SELECT a.attname, format('%I.%I', n.nspname, t.typname) FROM pg_attribute a
             JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -304,21 +305,27 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         var land = plan.Spec.Staging && batch.Rows.Any(r => r.ToWrite);
         if (land)
         {
-            await BeginAsync("ferry_land", cancellationToken).ConfigureAwait(false);
+            Begin("ferry_land");
             try
             {
                 // The landing need not wait for its own flush to disk: the batch transaction's commit,
                 // which does wait, flushes the log up to and past it. Lost in a crash before that, the
                 // landed batch would only be cleared and landed again by the resumed run.
                 if (!outer)
-                    await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
+                    SetLocal("synchronous_commit = off");
+                // Without rows of its own to stage, the record commits in the same round trip.
+                var stage = batch.Rows.Any(r => r.Issues.Count > 0);
                 await ExecuteAsync($"""
                     INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys, tenant)
-                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql}, @tenant)
-                    """, cancellationToken, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
-                    ("read", batch.Rows.Count), ("lines", Lines(batch.Rows)), ("keys", Keys(batch.Rows))).ConfigureAwait(false);
-                await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
-                await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
+                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql}, @tenant);
+                    {(stage ? "" : CommitSql("ferry_land"))}
+                    """, cancellationToken, [("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
+                    ("read", batch.Rows.Count), ("lines", batchArrays.Lines(batch.Rows)), .. batchArrays.Keys(batch.Rows)]).ConfigureAwait(false);
+                if (stage)
+                {
+                    await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
+                    await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
+                }
             }
             catch
             {
@@ -328,13 +335,13 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
         FaultInjection.Point("postgres.after-land", batch.Number);
 
-        await BeginAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
+        Begin("ferry_batch");
         try
         {
             // A batch that writes nothing to the table commits only ledger records, which a resumed
             // run would write again just the same: its commit need not wait for the disk.
             if (!outer && !batch.Rows.Any(r => r.ToWrite))
-                await ExecuteAsync("SET LOCAL synchronous_commit = off", cancellationToken).ConfigureAwait(false);
+                SetLocal("synchronous_commit = off");
             await WriteBatchAsync(batch, counts, versions, land, cancellationToken).ConfigureAwait(false);
             FaultInjection.Point("postgres.before-commit", batch.Number);
             await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
@@ -370,7 +377,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             // Records are fetched a window of batches at a time: one round trip for many batches, and
             // no more of them in memory than the window.
             priorDigests.Clear();
-            await using var command = connection.CreateCommand();
+            await using var command = NewCommand();
             command.CommandText = """
                 SELECT batch_no, digest FROM ferry.batches
                 WHERE run_id = @run AND entity = @entity AND batch_no BETWEEN @from AND @to AND state = 'committed' AND NOT stale AND digest IS NOT NULL
@@ -426,12 +433,12 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity AND tenant = @tenant;
             """, cancellationToken,
-            ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
+            [("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
-            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? Lines(batch.Rows) : null),
-            ("keys", landed ? null : Keys(batch.Rows)),
+            ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batchArrays.Lines(batch.Rows) : null),
+            .. landed ? BatchArrays.NoKeys : batchArrays.Keys(batch.Rows),
             ("digest", PriorBatch.Digest(batch.Rows, versions)),
-            ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())).ConfigureAwait(false);
+            ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())]).ConfigureAwait(false);
     }
 
     private const string KeyMapWork = "ferry_key_map_work";
@@ -454,7 +461,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             await ExecuteAsync("SAVEPOINT ferry_key_map", cancellationToken).ConfigureAwait(false);
             try
             {
-                await using (var straight = await connection.BeginBinaryImportAsync("COPY ferry.key_map (entity, tenant, legacy_key, uuid, run_id) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+                await using (var straight = await BeginCopyAsync("COPY ferry.key_map (entity, tenant, legacy_key, uuid, run_id) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
                 {
                     var tenant = plan.Tenant ?? "";
                     foreach (var row in batch.Rows)
@@ -479,7 +486,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 keyMapDirect = false;
             }
         }
-        await using (var copy = await connection.BeginBinaryImportAsync($"COPY {KeyMapWork} (legacy_key, uuid) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+        await using (var copy = await BeginCopyAsync($"COPY {KeyMapWork} (legacy_key, uuid) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
             foreach (var row in batch.Rows)
             {
@@ -498,16 +505,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             """, cancellationToken, ("map_tenant", plan.Tenant ?? "")).ConfigureAwait(false);
     }
 
-    // A batch's lines and keys go to the server as the JSON arrays every target's batch record uses
-    // (BatchJson), one text each, unnested there: an array parameter of thousands of elements costs
-    // the client more than the rest of the batch's ledger work.
-    // (A NULL parameter stays NULL: ARRAY() of no rows would be an empty array.)
-    private const string LinesSql = "CASE WHEN @lines::json IS NOT NULL THEN ARRAY(SELECT v::bigint FROM json_array_elements_text(@lines::json) WITH ORDINALITY e(v, n) ORDER BY n) END";
-    private const string KeysSql = "CASE WHEN @keys::json IS NOT NULL THEN ARRAY(SELECT v FROM json_array_elements_text(@keys::json) WITH ORDINALITY e(v, n) ORDER BY n) END";
-
-    private string Lines(IReadOnlyList<BatchRow> rows) => System.Text.Encoding.UTF8.GetString(batchJson.Lines(rows));
-
-    private string Keys(IReadOnlyList<BatchRow> rows) => System.Text.Encoding.UTF8.GetString(batchJson.Keys(rows));
+    private const string LinesSql = BatchArrays.LinesSql, KeysSql = BatchArrays.KeysSql;
 
     /// <summary>
     /// Copies the rows straight into the table, which held none of this run's keys when the entity
@@ -517,11 +515,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// </summary>
     private async Task<bool> TryCopyAsync(int batch, List<BatchRow> rows, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
-        await ExecuteAsync("SAVEPOINT ferry_copy", cancellationToken).ConfigureAwait(false);
+        deferred += "SAVEPOINT ferry_copy;";
         try
         {
             await CopyAsync($"COPY {table} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
-            await ExecuteAsync("RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
         {
@@ -531,13 +528,20 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
         foreach (var row in rows)
             row.Action = RowAction.Inserted;
-        if (keys.Count > 0)
+        if (keys.Count == 0)
         {
-            await ExecuteAsync($"INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant) VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)",
-                cancellationToken, ("batch", batch), ("keys", Keys(rows))).ConfigureAwait(false);
-            // Every row of one COPY has the same version: the (sub)transaction's id.
-            var version = await ScalarAsync<long>($"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}",
-                cancellationToken, ("first", rows[0].Key)).ConfigureAwait(false);
+            await ExecuteAsync("RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        // One round trip: the savepoint released, the undo entry, and the rows' version: every row of
+        // one COPY has the same, the subtransaction's id.
+        await using (var command = Command($"""
+            RELEASE ferry_copy;
+            INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant) VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant);
+            SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")};
+            """, [("batch", batch), ("first", rows[0].Key), .. batchArrays.Keys(rows)]))
+        {
+            var version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
             foreach (var row in rows)
                 found[row.Key!] = version;
         }
@@ -619,7 +623,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         {
             // The capture may mark records stale, those of the window fetched ahead among them.
             priorDigests.Clear();
-            await using var capture = connection.CreateCommand();
+            await using var capture = NewCommand();
             capture.CommandText = again ? recaptureSql : captureSql;
             AddRunParameters(capture);
             capture.Parameters.AddWithValue("batch", batch);
@@ -628,7 +632,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 found[reader.GetString(0)] = reader.GetInt64(1);
         }
 
-        await using var command = connection.CreateCommand();
+        await using var command = NewCommand();
         command.CommandText = writeSql;
         AddRunParameters(command);
         command.Parameters.AddWithValue("batch", batch);
@@ -672,7 +676,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// </summary>
     private async Task CopyAsync(string copySql, int batch, List<BatchRow> rows, bool ordinal, CancellationToken cancellationToken)
     {
-        await using var copy = await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
+        await using var copy = await BeginCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < rows.Count; i++)
         {
             if (i == rows.Count / 2)
@@ -740,7 +744,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         if (!batch.Rows.Any(which))
             return;
-        await using var copy = await connection.BeginBinaryImportAsync(
+        await using var copy = await BeginCopyAsync(
             $"COPY {rowsTable} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < batch.Rows.Count; i++)
         {
@@ -784,12 +788,24 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    private Task BeginAsync(string name, CancellationToken cancellationToken) =>
-        ExecuteAsync(outer ? $"SAVEPOINT {name}" : "BEGIN", cancellationToken);
+    /// <summary>
+    /// Starts a transaction (or savepoint) with the statement that follows it, in the same round trip:
+    /// a batch's work waits for the server a few times, and on a busy machine each wait costs more
+    /// than the statement.
+    /// </summary>
+    private void Begin(string name) => deferred = outer ? $"SAVEPOINT {name};" : "BEGIN;";
+
+    /// <summary>A setting of the transaction just begun, sent with the statement that follows it.</summary>
+    private void SetLocal(string setting) => deferred += $"SET LOCAL {setting};";
+
+    private string CommitSql(string name) => outer ? $"RELEASE {name}" : "COMMIT";
 
     private async Task CommitAsync(string name, CancellationToken cancellationToken)
     {
-        await ExecuteAsync(outer ? $"RELEASE {name}" : "COMMIT", cancellationToken).ConfigureAwait(false);
+        if (deferred.Length > 0)
+            deferred = ""; // nothing was sent: there is nothing to commit
+        else
+            await ExecuteAsync(CommitSql(name), cancellationToken).ConfigureAwait(false);
         if (!outer)
             workDirty = false; // ON COMMIT DELETE ROWS has emptied it
     }
@@ -797,6 +813,11 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// <summary>Undoes an unfinished transaction (or savepoint); a broken connection has undone it already.</summary>
     private async Task AbortAsync(string name)
     {
+        if (deferred.Length > 0)
+        {
+            deferred = ""; // never sent: the server has nothing to undo
+            return;
+        }
         if (connection.State != System.Data.ConnectionState.Open)
             return;
         try
@@ -821,9 +842,43 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private void AddTenant(NpgsqlCommand command) =>
         command.Parameters.Add(new NpgsqlParameter("tenant", NpgsqlDbType.Text) { Value = (object?)plan.Tenant ?? DBNull.Value });
 
+    /// <summary>Every command of the loader: it carries the statements <see cref="Begin"/> deferred.</summary>
+    private NpgsqlCommand NewCommand() => new DeferringCommand(this);
+
+    private sealed class DeferringCommand(PostgresEntityLoader loader) : NpgsqlCommand(null, loader.connection)
+    {
+        [System.Diagnostics.CodeAnalysis.AllowNull]
+        public override string CommandText
+        {
+            get => base.CommandText;
+            set
+            {
+                if (string.IsNullOrEmpty(value))
+                {
+                    base.CommandText = value;
+                    return;
+                }
+                base.CommandText = loader.deferred + value;
+                loader.deferred = "";
+            }
+        }
+    }
+
+    /// <summary>Every COPY of the loader: the statements <see cref="Begin"/> deferred go first.</summary>
+    private async Task<NpgsqlBinaryImporter> BeginCopyAsync(string copySql, CancellationToken cancellationToken)
+    {
+        if (deferred.Length > 0)
+        {
+            await using var command = new NpgsqlCommand(deferred, connection);
+            deferred = "";
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        return await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
+    }
+
     private NpgsqlCommand Command(string sql, params (string Name, object? Value)[] parameters)
     {
-        var command = connection.CreateCommand();
+        var command = NewCommand();
         command.CommandText = sql;
         if (sql.Contains("@run", StringComparison.Ordinal))
             command.Parameters.AddWithValue("run", runId);
@@ -840,6 +895,18 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         await using var command = Command(sql, parameters);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The first value of the first statement of the command that returns rows.</summary>
+    private static async Task<T> FirstValueAsync<T>(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        do
+        {
+            if (reader.FieldCount > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                return reader.GetFieldValue<T>(0);
+        } while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        throw new InvalidOperationException("the command returned no row");
     }
 
     private async Task<T> ScalarAsync<T>(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)

@@ -83,6 +83,13 @@ internal static class PostgresLedgerSchema
                     ADD COLUMN stale boolean NOT NULL DEFAULT false;
             END IF;
         END $$;
+        -- A digest is hashes, which do not compress: kept out of line as it is, without the compression
+        -- attempt that cost a 5,000-row batch 4 ms of the server's time.
+        DO $$ BEGIN
+            IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'ferry.batches'::regclass AND attname = 'digest') <> 'e' THEN
+                ALTER TABLE ferry.batches ALTER COLUMN digest SET STORAGE EXTERNAL;
+            END IF;
+        END $$;
         DO $$ BEGIN IF to_regclass('ferry.batches_versions') IS NULL THEN CREATE INDEX batches_versions ON ferry.batches USING gin (version_set) WHERE NOT stale; END IF; END $$;
         -- What each run changed, to undo it: 'i' the rows a batch inserted (their business keys in
         -- keys), 'u' a row it updated with its image before the update, 'r' a replace (the table's
@@ -100,6 +107,16 @@ internal static class PostgresLedgerSchema
             IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.undo'::regclass AND attname = 'keys') THEN
                 ALTER TABLE ferry.undo ADD COLUMN keys text[], ALTER COLUMN business_key DROP NOT NULL;
             END IF;
+        END $$;
+        -- Lines, keys and before-images compress with lz4 where the server has it (PostgreSQL 14 and
+        -- later, built with it): pglz took 7 ms more of a 5,000-row batch record.
+        DO $$ BEGIN
+            IF (SELECT attcompression FROM pg_attribute WHERE attrelid = 'ferry.batches'::regclass AND attname = 'keys') <> 'l' THEN
+                ALTER TABLE ferry.batches ALTER COLUMN lines SET COMPRESSION lz4, ALTER COLUMN keys SET COMPRESSION lz4;
+                ALTER TABLE ferry.undo ALTER COLUMN keys SET COMPRESSION lz4, ALTER COLUMN before SET COMPRESSION lz4;
+            END IF;
+        EXCEPTION WHEN feature_not_supported OR undefined_column THEN
+            NULL; -- a server built without lz4, or older than 14 (no attcompression), keeps pglz
         END $$;
         {Index("undo_run", "ferry.undo", "run_id, entity")}
         {Index("undo_key", "ferry.undo", "entity, business_key")}
