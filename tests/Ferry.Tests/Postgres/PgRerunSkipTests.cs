@@ -39,6 +39,58 @@ public class PgRerunSkipTests
         }
     }
 
+    private static List<string> Records(long run) =>
+        Pg.Query("""
+            SELECT batch_no, first_line, last_line, lines::text AS lines, keys::text AS keys, encode(digest, 'hex') AS digest,
+                   version_set::text AS versions, rows_read, unchanged, updated
+            FROM ferry.batches WHERE run_id = @r ORDER BY batch_no
+            """, ("r", run)).Select(r => string.Join("|", r.Values)).ToList();
+
+    private static List<(long Line, string? Key, string Status)> Staged(long run) =>
+        Pg.Stage(run).Select(s => (s.Line, s.BusinessKey, s.Status)).ToList();
+
+    [Fact]
+    public async Task An_unchanged_batch_on_the_same_lines_gets_the_previous_record_and_one_on_other_lines_or_with_a_change_its_own()
+    {
+        using var pg = new PgScope("skcopy");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 16)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, check: false));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var runs = Pg.Runs(pg.Manifest());
+        var (first, second) = (runs[^2].RunId, runs[^1].RunId);
+        static List<string> Kept(long run) => Records(run).Select(r => string.Join("|", r.Split('|')[..7])).ToList();
+        // Every batch unchanged: the re-run's records keep what the first run's do (the server copies them).
+        Assert.Equal(Kept(first), Kept(second));
+        Assert.Equal(Enumerable.Repeat("4|4|0", 4), Records(second).Select(r => string.Join("|", r.Split('|')[7..])));
+        Assert.Equal(new LedgerCounts(16, 0, 0, 16, 0, 0), Pg.Counts(second));
+        var staged = Enumerable.Range(1, 16).Select(i => ((long)i + 1, (string?)Foi.Reference(i), "imported")).ToList();
+        Assert.Equal(staged, Staged(second));
+
+        // Request 8 (the end of batch 2) gets a summary over two lines and request 14 (batch 4) another
+        // one: batch 1 is copied again; batch 3 is unchanged but a line further down, so it gets its own
+        // record with its new lines, as batches 2 and 4 do.
+        var lines = Foi.Rows(1, 16).ToList();
+        lines[7] = Foi.Row(8, summary: "\"over\ntwo lines\"");
+        lines[13] = Foi.Row(14, summary: "changed");
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var third = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(new LedgerCounts(16, 0, 2, 14, 0, 0), Pg.Counts(third));
+        Assert.Equal(Records(second)[0], Records(third)[0]);
+        Assert.Equal("over\ntwo lines", Summary(pg, 8));
+        Assert.Equal("changed", Summary(pg, 14));
+        Assert.Equal(staged.Select(s => (s.Item1 <= 9 ? s.Item1 : s.Item1 + 1, s.Item2, s.Item3)), Staged(third));
+
+        // A fourth run of that file copies all four records of the third.
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var fourth = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(Kept(third), Kept(fourth));
+        Assert.Equal(new LedgerCounts(16, 0, 0, 16, 0, 0), Pg.Counts(fourth));
+        Assert.Equal(Staged(third), Staged(fourth));
+    }
+
     [Fact]
     public async Task A_key_the_previous_run_wrote_twice_is_not_skipped_by_the_record_of_its_first_place()
     {

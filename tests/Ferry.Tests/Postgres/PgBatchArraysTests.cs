@@ -1,0 +1,56 @@
+using Ferry.Engine;
+using Ferry.Targets.Postgres;
+using Npgsql;
+
+namespace Ferry.Tests.Postgres;
+
+/// <summary>A batch's lines and keys, sent as text, come back from a real PostgreSQL server as the exact arrays.</summary>
+public class PgBatchArraysTests
+{
+    private static async Task<(long[]? Lines, string?[]? Keys)> RoundTrip(IReadOnlyList<BatchRow> rows, bool withLines = true)
+    {
+        var arrays = new BatchArrays();
+        await using var connection = new NpgsqlConnection(Pg.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {BatchArrays.LinesSql}, {BatchArrays.KeysSql}";
+        command.Parameters.AddWithValue("lines", withLines ? arrays.Lines(rows) : DBNull.Value);
+        foreach (var (name, value) in arrays.Keys(rows))
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (reader.IsDBNull(0) ? null : reader.GetFieldValue<long[]>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<string?[]>(1));
+    }
+
+    private static List<BatchRow> Rows(params string?[] keys) =>
+        keys.Select((k, i) => new BatchRow(2 + i * 3 + (i > 2 ? 1_000_000_000_000 : 0), []) { Key = k }).ToList();
+
+    [Fact]
+    public async Task Plain_keys_with_nulls_quotes_commas_braces_and_non_ASCII_split_back_in_order()
+    {
+        var rows = Rows("FOI-2024-00001", null, "say \"hi\"", "a,b", "{x}", "back\\slash", "Renée Côté 😀", "", "NULL", " padded ");
+        var (lines, keys) = await RoundTrip(rows);
+        Assert.Equal(rows.Select(r => r.Line), lines);
+        Assert.Equal(rows.Select(r => r.Key), keys);
+    }
+
+    [Theory]
+    [InlineData("unit\u001Fseparator")]
+    [InlineData("record\u001Eseparator")]
+    public async Task A_key_holding_a_separator_goes_as_JSON_and_comes_back_whole(string awkward)
+    {
+        var rows = Rows("A-1", awkward, null, "A-2");
+        var (_, keys) = await RoundTrip(rows);
+        Assert.Equal(rows.Select(r => r.Key), keys);
+    }
+
+    [Fact]
+    public async Task A_lone_empty_key_and_a_lone_null_key_stay_one_element_and_no_lines_stay_null()
+    {
+        Assert.Equal(new string?[] { "" }, (await RoundTrip(Rows(""))).Keys!.AsEnumerable());
+        Assert.Equal(new string?[] { null }, (await RoundTrip(Rows([null]))).Keys!.AsEnumerable());
+        var (lines, keys) = await RoundTrip(Rows("K"), withLines: false);
+        Assert.Null(lines);
+        Assert.Equal(new string?[] { "K" }, keys!.AsEnumerable());
+    }
+}
