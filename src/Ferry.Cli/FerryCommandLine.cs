@@ -22,7 +22,7 @@ public static class FerryCommandLine
         root.Subcommands.Add(RollbackCommand.Create(console));
         root.Subcommands.Add(ReconcileCommand.Create(console));
         root.Subcommands.Add(PipelineCommands.Ingest(console));
-        root.Subcommands.Add(PipelineCommands.Pipeline(console));
+        root.Subcommands.Add(PipelineCommands.Pipeline(console, limitHeap: ownsProcess));
         root.Subcommands.Add(PipelineCommands.Publish(console));
         root.Subcommands.Add(PipelineCommands.Files(console));
         root.Subcommands.Add(PipelineCommands.Audit(console));

@@ -47,6 +47,17 @@ internal static class MemoryBudget
         AppContext.SetData("GCHeapHardLimitSOH", (ulong)limit);
         AppContext.SetData("GCHeapHardLimitLOH", (ulong)LargeObjects);
         AppContext.SetData("GCHeapHardLimitPOH", (ulong)PinnedObjects);
-        GC.RefreshMemoryLimit();
+        try
+        {
+            GC.RefreshMemoryLimit();
+        }
+        catch (InvalidOperationException)
+        {
+            // Applied late (a pipeline's history step, after validation), the process may hold more
+            // than the limit already: it then runs without one, as it did until now.
+            AppContext.SetData("GCHeapHardLimitSOH", 0UL);
+            AppContext.SetData("GCHeapHardLimitLOH", 0UL);
+            AppContext.SetData("GCHeapHardLimitPOH", 0UL);
+        }
     }
 }

@@ -30,7 +30,8 @@ internal static class PipelineCommands
         return command;
     }
 
-    public static Command Pipeline(CliConsole console)
+    /// <param name="limitHeap">Size the process's heap limit from the history step's run (only when ferry owns the process).</param>
+    public static Command Pipeline(CliConsole console, bool limitHeap)
     {
         var manifestArg = FerryCommandLine.ManifestArgument();
         var run = new Command("run", "Ingest, then validate, load into history and publish every new file in date order; stop at the first failure") { manifestArg };
@@ -40,7 +41,10 @@ internal static class PipelineCommands
             PipelineResult result;
             try
             {
-                result = await new FilePipeline(manifest, Log(console)).RunAsync(ct).ConfigureAwait(false);
+                result = await new FilePipeline(manifest, Log(console))
+                {
+                    BeforeLoad = limitHeap ? (plans, columns) => MemoryBudget.Apply(plans, columns) : null,
+                }.RunAsync(ct).ConfigureAwait(false);
             }
             catch (PublishException ex)
             {

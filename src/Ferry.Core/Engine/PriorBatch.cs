@@ -20,13 +20,24 @@ namespace Ferry.Engine;
 public sealed class PriorBatch
 {
     private const int EntrySize = 24;
-    private readonly Dictionary<long, (long Hash, long Tag)> entries;
+    private readonly Dictionary<long, (long Hash, long Tag)> entries = [];
     private readonly HashSet<long> repeated = [];
+    private readonly Dictionary<long, int> seen = [];
 
-    public PriorBatch(byte[] digest)
+    public PriorBatch(byte[] digest) => Load(digest);
+
+    /// <summary>One to <see cref="Load"/> a record into, batch after batch: at a batch's size its tables are large objects, which only a full collection frees.</summary>
+    public PriorBatch()
     {
+    }
+
+    /// <summary>Holds this digest instead of the one before.</summary>
+    public PriorBatch Load(byte[] digest)
+    {
+        entries.Clear();
+        repeated.Clear();
         var count = digest.Length / EntrySize;
-        entries = new Dictionary<long, (long, long)>(count);
+        entries.EnsureCapacity(count);
         for (var i = 0; i < count; i++)
         {
             var entry = digest.AsSpan(i * EntrySize, EntrySize);
@@ -37,6 +48,7 @@ public sealed class PriorBatch
             if (!entries.TryAdd(key, (BinaryPrimitives.ReadInt64LittleEndian(entry[8..]), tag)))
                 repeated.Add(key);
         }
+        return this;
     }
 
     /// <summary>The digest of a batch: each written or unchanged row's key hash, content hash and non-zero tag; zeros for the others.</summary>
@@ -64,7 +76,7 @@ public sealed class PriorBatch
     public int MarkUnchanged(IReadOnlyList<BatchRow> rows, long?[] tags)
     {
         var keys = new long[rows.Count];
-        var seen = new Dictionary<long, int>(rows.Count);
+        seen.Clear();
         for (var i = 0; i < rows.Count; i++)
         {
             if (rows[i].Rejected)

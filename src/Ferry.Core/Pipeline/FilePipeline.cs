@@ -19,6 +19,9 @@ public sealed record PipelineResult(
 /// </summary>
 public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log = null, IRunObserver? observer = null)
 {
+    /// <summary>Called as the history step's run binds its entities (<see cref="RunOptions.BeforeLoad"/>): the CLI sizes its heap there.</summary>
+    public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
+
     private readonly Action<string> log = log ?? (_ => { });
     private readonly IRunObserver observer = observer ?? new RunObservers();
     private PipelineLock? held; // while a public step runs; the steps it calls run under it
@@ -133,6 +136,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
                 SourceOverride = stage,
                 WholeSource = true,   // the stage file is the whole extract: keys absent from it are gone
                 AsOf = file.FileDate.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc),
+                BeforeLoad = BeforeLoad,
             }, observer, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not ManifestException and not OperationCanceledException)

@@ -48,6 +48,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private const int PriorWindow = 16;
     private readonly Dictionary<int, byte[]?> priorDigests = [];
     private byte[]? priorRecord; // the digest of the prior run's record at this batch's position (without tenants)
+    // Kept from batch to batch: at a batch's size their arrays are large objects, which only a full collection frees.
+    private readonly Dictionary<string, long> foundVersions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, bool> writtenKeys = new(StringComparer.Ordinal);
+    private readonly PriorBatch priorBatch = new();
 
     private PostgresEntityLoader(PostgresTarget target, long runId, EntityPlan plan, bool dryRun)
     {
@@ -371,7 +375,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 LIMIT 1
                 """, ("prior", prior!.Value.RunId), ("priorEntity", prior.Value.Entity), ("first", batch.FirstLine));
             if (await record.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is byte[] found)
-                new PriorBatch(found).MarkUnchanged(batch.Rows, versions);
+                priorBatch.Load(found).MarkUnchanged(batch.Rows, versions);
             return;
         }
         if (!priorDigests.ContainsKey(batch.Number))
@@ -396,7 +400,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
         if (priorDigests.Remove(batch.Number, out var digest) && digest is not null)
         {
-            new PriorBatch(digest).MarkUnchanged(batch.Rows, versions);
+            priorBatch.Load(digest).MarkUnchanged(batch.Rows, versions);
             priorRecord = digest;
         }
     }
@@ -407,7 +411,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         foreach (var row in batch.Rows)
             if (row.ToWrite)
                 pending.Add(row);
-        var found = new Dictionary<string, long>(StringComparer.Ordinal); // key → version, of rows written or found equal
+        var found = foundVersions; // key → version, of rows written or found equal
+        found.Clear();
         if (!direct || pending.Count == 0 || !await TryCopyAsync(batch.Number, pending, found, cancellationToken).ConfigureAwait(false))
         {
             var waves = Waves(pending);
@@ -686,7 +691,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 row.Action = RowAction.Inserted;
             return;
         }
-        var written = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var written = writtenKeys;
+        written.Clear();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
