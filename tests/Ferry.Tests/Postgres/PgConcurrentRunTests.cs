@@ -1,3 +1,4 @@
+using Ferry.Diagnostics;
 using System.Diagnostics;
 using System.Globalization;
 using Ferry.Tests.EndToEnd;
@@ -115,16 +116,13 @@ public class PgConcurrentRunTests
         ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 50, check: false).Replace("- name: foi_request", $"- name: {entity}", StringComparison.Ordinal));
         await using var holder = Pg.Open();
 
-        using (var first = FerryProcess.Start(ws, null, "run", "ferry.yaml"))
+        using (var first = FerryProcess.Start(ws, new Dictionary<string, string?> { [FaultInjection.PauseVariable] = "postgres.after-commit:3" }, "run", "ferry.yaml"))
         {
-            var clock = Stopwatch.StartNew();
-            long? run = null;
-            while (((run ??= ResumeKit.RunningRun(pg.Manifest())) is not { } id || ResumeKit.CommittedBatches(id) < 3) && !first.HasExited && clock.Elapsed < TimeSpan.FromMinutes(1))
-                await Task.Delay(5);
-            Assert.False(first.HasExited, "the run ended before the test could catch it loading");
-            // Freeze it, take a lock on its temporary work table (which its session must drop before it can
-            // end), then kill it: the server keeps the dead process's session, and its run lock, meanwhile.
-            first.Signal("STOP");
+            // It stops itself once its third batch is loaded; the test takes a lock on its temporary work
+            // table (which its session must drop before it can end), then kills it: the server keeps the
+            // dead process's session, and its run lock, meanwhile.
+            Assert.True(await first.WaitPausedAsync(TimeSpan.FromMinutes(1)), "the run never paused mid-load");
+            Assert.Equal(3, ResumeKit.CommittedBatches(ResumeKit.RunningRun(pg.Manifest())!.Value));
             var table = (string)Pg.Scalar("""
                 SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE c.relname = @t AND c.relpersistence = 't'
@@ -212,22 +210,16 @@ public class PgConcurrentRunTests
         other.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 20)));
         other.Workspace.Write("ferry.yaml", PgFoi.Manifest(other.Schema, mode: mode, check: false));
 
-        using var first = FerryProcess.Start(ws, null, "run", "ferry.yaml");
-        var clock = Stopwatch.StartNew();
-        long? run = null;
+        // The first run stops itself once its third batch is loaded: frozen mid-run, its session (and lock) open.
+        using var first = FerryProcess.Start(ws, new Dictionary<string, string?> { [FaultInjection.PauseVariable] = "postgres.after-commit:3" }, "run", "ferry.yaml");
+        Assert.True(await first.WaitPausedAsync(TimeSpan.FromMinutes(1)), "the first run never paused mid-load");
+        var run = ResumeKit.RunningRun(pg.Manifest());
+        Assert.NotNull(run);
         // Loading: batches committed (upsert), or the table truncated by the replace's one transaction (its
         // batches are not visible outside it, but its lock on the table is).
-        bool Loading(long id) => mode == "replace"
+        Assert.True(mode == "replace"
             ? Pg.Count("SELECT count(*) FROM pg_locks WHERE relation = to_regclass(@t) AND mode = 'AccessExclusiveLock' AND granted", ("t", $"\"{pg.Schema}\".foi_request")) > 0
-            : ResumeKit.CommittedBatches(id) >= 3;
-        while ((run is null || !Loading(run.Value)) && !first.HasExited && clock.Elapsed < TimeSpan.FromMinutes(1))
-        {
-            run ??= ResumeKit.RunningRun(pg.Manifest());
-            await Task.Delay(5);
-        }
-        Assert.False(first.HasExited, "the first run ended before the test could catch it loading");
-        Assert.NotNull(run);
-        first.Signal("STOP"); // frozen mid-run, its session (and lock) open
+            : ResumeKit.CommittedBatches(run.Value) == 3);
         try
         {
             var (second, took) = await TimedAsync(() => ws.Ferry("run", "ferry.yaml"));

@@ -1,3 +1,4 @@
+using Ferry.Diagnostics;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Ferry.Tests.EndToEnd;
@@ -38,20 +39,20 @@ public class PgDroppedConnectionTests
         Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
         ws.Write("data/requests.csv", data);
 
-        using var ferry = FerryProcess.Start(ws, null, "run", "ferry.yaml");
+        // It stops itself after its 5th and 20th batches; each time the test drops its connection and lets it go on.
+        using var ferry = FerryProcess.Start(ws, new Dictionary<string, string?> { [FaultInjection.PauseVariable] = "postgres.after-commit:5, postgres.after-commit:20" },
+            "run", "ferry.yaml");
         long? run = null;
         var dropsAt = new List<long>();
-        foreach (var after in new[] { 5, 15 })
+        for (var drop = 0; drop < 2; drop++)
         {
-            var clock = Stopwatch.StartNew();
-            while (!ferry.HasExited && clock.Elapsed < TimeSpan.FromMinutes(1)
-                   && ((run ??= ResumeKit.RunningRun(pg.Manifest())) is not { } id || ResumeKit.CommittedBatches(id) < dropsAt.LastOrDefault() + after))
-                await Task.Delay(5);
-            Assert.False(ferry.HasExited, "ferry finished before its connection could be dropped");
+            Assert.True(await ferry.WaitPausedAsync(TimeSpan.FromMinutes(1)), "ferry never paused for its connection to be dropped");
+            run ??= ResumeKit.RunningRun(pg.Manifest());
             // In the select list, so that only the sessions the WHERE clause chose are terminated.
             var terminated = Pg.Query("SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = @a", ("a", application));
             Assert.Equal([true], terminated.Select(r => (bool)r["done"]!));
             dropsAt.Add(ResumeKit.CommittedBatches(run!.Value));
+            ferry.Signal("CONT");
         }
 
         var result = await ferry.WaitAsync(TimeSpan.FromMinutes(2));

@@ -115,6 +115,7 @@ internal sealed class FerryProcess : IDisposable
             start.ArgumentList.Add(arg);
         // No fault from the test host's own environment leaks into a run that should not crash.
         start.Environment.Remove(Ferry.Diagnostics.FaultInjection.Variable);
+        start.Environment.Remove(Ferry.Diagnostics.FaultInjection.PauseVariable);
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
             if (value is null)
@@ -161,6 +162,32 @@ internal sealed class FerryProcess : IDisposable
         }
         await process.WaitForExitAsync(CancellationToken.None);
         return new CliResult(process.ExitCode, await output, await error);
+    }
+
+    /// <summary>
+    /// Waits until the process has stopped itself at a <c>FERRY_PAUSE</c> point; false if it ended, or
+    /// the time ran out, first.
+    /// </summary>
+    public async Task<bool> WaitPausedAsync(TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout && !process.HasExited)
+        {
+            string stat;
+            try
+            {
+                stat = await File.ReadAllTextAsync($"/proc/{process.Id}/stat");
+            }
+            catch (IOException)
+            {
+                return false; // it ended
+            }
+            // "pid (command) state …": the state follows the command's closing parenthesis.
+            if (stat[stat.LastIndexOf(')') + 2] == 'T')
+                return true;
+            await Task.Delay(5);
+        }
+        return false;
     }
 
     /// <summary>Sends a signal by name (STOP, CONT) with the system's kill command.</summary>
