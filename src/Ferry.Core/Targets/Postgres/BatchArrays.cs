@@ -33,7 +33,7 @@ internal sealed class BatchArrays
         {
             if (i > 0)
                 text.Append(',');
-            text.Append(rows[i].Line.ToString(CultureInfo.InvariantCulture));
+            text.Append(CultureInfo.InvariantCulture, $"{rows[i].Line}");
         }
         return text.ToString();
     }

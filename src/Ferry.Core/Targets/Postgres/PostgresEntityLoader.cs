@@ -842,7 +842,12 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// a batch's work waits for the server a few times, and on a busy machine each wait costs more
     /// than the statement.
     /// </summary>
-    private void Begin(string name) => deferred = outer ? $"SAVEPOINT {name};" : "BEGIN;";
+    private void Begin(string name) => deferred = BeginSql(name);
+
+    private string BeginSql(string name) => outer ? $"SAVEPOINT {name};" : "BEGIN;";
+
+    /// <summary>Whether the transaction (or savepoint) <paramref name="name"/> began is still only deferred: the server has seen none of it.</summary>
+    private bool Unsent(string name) => deferred.StartsWith(BeginSql(name), StringComparison.Ordinal);
 
     /// <summary>A setting of the transaction just begun, sent with the statement that follows it.</summary>
     private void SetLocal(string setting) => deferred += $"SET LOCAL {setting};";
@@ -851,7 +856,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
 
     private async Task CommitAsync(string name, CancellationToken cancellationToken)
     {
-        if (deferred.Length > 0)
+        if (Unsent(name))
             deferred = ""; // nothing was sent: there is nothing to commit
         else
             await ExecuteAsync(CommitSql(name), cancellationToken).ConfigureAwait(false);
@@ -862,11 +867,12 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// <summary>Undoes an unfinished transaction (or savepoint); a broken connection has undone it already.</summary>
     private async Task AbortAsync(string name)
     {
-        if (deferred.Length > 0)
+        if (Unsent(name))
         {
             deferred = ""; // never sent: the server has nothing to undo
             return;
         }
+        deferred = ""; // statements queued after the transaction began (a savepoint) go with it
         if (connection.State != System.Data.ConnectionState.Open)
             return;
         try
