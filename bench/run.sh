@@ -22,6 +22,10 @@
 #                        undo log, batch 5000)
 #   pg_ferry_rerun       the same run again: nothing changed
 #   pg_ferry_changed     a run over the same references with one value of every row changed
+#   pg_copy_changed      PostgreSQL alone on the "every row changed" file: `\copy` into a temporary
+#                        table, then one `INSERT … ON CONFLICT DO UPDATE` into via_copy's table, in
+#                        one transaction; no ledger, no undo log, no validation. The floor under
+#                        pg_ferry_changed: what an upsert of every row costs the server by itself
 #
 # Every ferry case runs with --no-reconcile: these cases time the load the issue-2 and issue-3 targets
 # are stated for; the reconciliation `ferry run` does at its end by default reads the source and
@@ -56,7 +60,7 @@ SEED=42
 BATCH_SIZE=5000
 
 SQLITE_CASES="sqlite3_import ferry_first_load ferry_rerun ferry_changed"
-POSTGRES_CASES="pg_copy pgloader pg_ferry_first_load pg_ferry_rerun pg_ferry_changed"
+POSTGRES_CASES="pg_copy pgloader pg_ferry_first_load pg_ferry_rerun pg_ferry_changed pg_copy_changed"
 
 SIZES="200000 2000000"
 TARGET=all
@@ -385,6 +389,25 @@ case_pg_copy() {
     expect_pg_rows "$rows" via_copy
 }
 
+# After the ferry cases: it changes via_copy's table, which they are compared with.
+case_pg_copy_changed() {
+    local rows=$1 db set
+    pg_require_database "$rows"
+    db=$(pg_database "$rows")
+    [[ $(pg_sql "$db" "SELECT count(*) FROM via_copy.foi_request") == "$rows" ]] || die "pg_copy_changed needs pg_copy before it"
+    set="requester_name = EXCLUDED.requester_name, requester_email = EXCLUDED.requester_email, received = EXCLUDED.received,
+         due = EXCLUDED.due, status = EXCLUDED.status, department = EXCLUDED.department, pages = EXCLUDED.pages,
+         fee = EXCLUDED.fee, subject = EXCLUDED.subject"
+    pg_checkpoint "$rows"
+    measure pg_copy_changed "$rows" "0" \
+        psql -X -v ON_ERROR_STOP=1 -d "$db" -c "BEGIN" \
+        -c "CREATE TEMP TABLE changed (LIKE via_copy.foi_request) ON COMMIT DROP" \
+        -c "\\copy changed from '$(changed_file "$rows")' csv header" \
+        -c "INSERT INTO via_copy.foi_request SELECT * FROM changed ON CONFLICT (reference) DO UPDATE SET $set" \
+        -c "COMMIT"
+    expect_pg_rows "$rows" via_copy
+}
+
 # write_pgloader_command ROWS FILE — a LOAD CSV command: the same file, parsed as PostgreSQL's
 # CSV (quoted fields, "" for a quote, an empty unquoted field is NULL), into via_pgloader's table.
 # `keep unquoted blanks`: by default pgloader trims the spaces around unquoted values (the file
@@ -508,12 +531,14 @@ report_family() {
     if [[ $fam == postgres ]]; then
         for rows in $SIZES; do
             [[ -n ${SECONDS_OF[pg_copy:$rows]:-} || -n ${SECONDS_OF[pg_ferry_first_load:$rows]:-} ]] || continue
-            local fc pf rc cc
+            local fc pf rc cc uc fu
             fc=$(ratio "${SECONDS_OF[pg_ferry_first_load:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
             pf=$(ratio "${SECONDS_OF[pgloader:$rows]:-}" "${SECONDS_OF[pg_ferry_first_load:$rows]:-}")
             rc=$(ratio "${SECONDS_OF[pg_ferry_rerun:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
             cc=$(ratio "${SECONDS_OF[pg_ferry_changed:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
-            line="$rows rows: ferry/copy $fc (target ≤ 1.5: $(verdict "$fc" "<=" 1.5)), pgloader/ferry $pf (≥ 5: $(verdict "$pf" ">=" 5)), re-run/copy $rc (≤ 0.5: $(verdict "$rc" "<=" 0.5)), changed/copy $cc (≤ 2.5: $(verdict "$cc" "<=" 2.5))"
+            uc=$(ratio "${SECONDS_OF[pg_copy_changed:$rows]:-}" "${SECONDS_OF[pg_copy:$rows]:-}")
+            fu=$(ratio "${SECONDS_OF[pg_ferry_changed:$rows]:-}" "${SECONDS_OF[pg_copy_changed:$rows]:-}")
+            line="$rows rows: ferry/copy $fc (target ≤ 1.5: $(verdict "$fc" "<=" 1.5)), pgloader/ferry $pf (≥ 5: $(verdict "$pf" ">=" 5)), re-run/copy $rc (≤ 0.5: $(verdict "$rc" "<=" 0.5)), changed/copy $cc (≤ 2.5: $(verdict "$cc" "<=" 2.5)); PostgreSQL's own upsert of the changed file/copy $uc, ferry changed/that upsert $fu"
             echo "$line"
             echo "- $line" >>"$OUT/results.md"
         done

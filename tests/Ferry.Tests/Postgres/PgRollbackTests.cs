@@ -95,6 +95,79 @@ public class PgRollbackTests
         Assert.Equal(before, pg.Dump());
     }
 
+    /// <summary>Summaries whose text the undo log's row images must carry through unchanged.</summary>
+    private static readonly string[] Awkward =
+    [
+        "\"\"\"quoted\"\", he said\"", "\"(a, b)\"", "back\\slash", "{braces}", "\"two\nlines\"", "Zoë ő ✓", "\"\"\"\"",
+    ];
+
+    private static IEnumerable<string> AwkwardRows() => Awkward.Select((summary, i) => Foi.Row(i + 1, summary: summary));
+
+    /// <summary>Run 1 loads rows with awkward text, run 2 changes every one of them.</summary>
+    private static async Task<(long Run2, List<string> AfterRun1)> LoadAndChangeAwkwardRows(PgScope pg)
+    {
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(AwkwardRows()));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var afterRun1 = pg.Dump();
+        ws.Write("data/requests.csv", Foi.Csv(Awkward.Select((_, i) => Foi.Row(i + 1, status: "withdrawn", summary: "plain"))));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var run2 = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(new LedgerCounts(Awkward.Length, 0, Awkward.Length, 0, 0, 0), Pg.Counts(run2));
+        Assert.NotEqual(afterRun1, pg.Dump());
+        return (run2, afterRun1);
+    }
+
+    [Fact]
+    public async Task Before_images_with_quotes_commas_parentheses_backslashes_and_line_breaks_come_back_exactly()
+    {
+        using var pg = new PgScope("rb3");
+        var (run2, afterRun1) = await LoadAndChangeAwkwardRows(pg);
+        Assert.Contains(afterRun1, r => r.Contains("two\\nlines", StringComparison.Ordinal)); // the line break made it into the table
+
+        var rollback = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");
+
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Contains($"foi_request: 0 inserted row(s) deleted, {Awkward.Length} updated row(s) restored", rollback.Output);
+        Assert.Equal(afterRun1, pg.Dump());
+    }
+
+    [Fact]
+    public async Task A_ledger_whose_undo_log_holds_jsonb_images_still_rolls_back()
+    {
+        using var pg = new PgScope("rb4");
+        var (run2, afterRun1) = await LoadAndChangeAwkwardRows(pg);
+        // The form ledgers were written in before row images: one jsonb array of images per entry.
+        var converted = Pg.Execute($"""
+            UPDATE ferry.undo u SET before = (SELECT jsonb_agg(to_jsonb(x::"{pg.Schema}".foi_request) ORDER BY n) FROM unnest(u.images) WITH ORDINALITY i(x, n)),
+                                    images = NULL
+            WHERE run_id = @run AND action = 'u'
+            """, ("run", run2));
+        Assert.True(converted > 0);
+
+        var rollback = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");
+
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Equal(afterRun1, pg.Dump());
+    }
+
+    [Fact]
+    public async Task A_table_whose_columns_changed_since_the_run_is_not_rolled_back_and_is_left_as_it_is()
+    {
+        using var pg = new PgScope("rb5");
+        var (run2, _) = await LoadAndChangeAwkwardRows(pg);
+        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request ADD COLUMN note text DEFAULT 'added'");
+        var afterAlter = pg.Dump();
+
+        var rollback = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");
+
+        Assert.True(rollback.ExitCode == 1, rollback.ToString());
+        Assert.Contains($"run {run2} cannot be rolled back: the before-images of \"{pg.Schema}\".\"foi_request\" no longer fit the table, whose columns changed since the run", rollback.Error);
+        Assert.Equal(afterAlter, pg.Dump());
+        Assert.Equal("succeeded", await StatusInRunsJson(pg.Workspace, run2));
+    }
+
     [Fact]
     public async Task Rolling_back_a_replace_run_gives_the_old_table_back()
     {

@@ -92,8 +92,10 @@ internal static class PostgresLedgerSchema
         END $$;
         DO $$ BEGIN IF to_regclass('ferry.batches_versions') IS NULL THEN CREATE INDEX batches_versions ON ferry.batches USING gin (version_set) WHERE NOT stale; END IF; END $$;
         -- What each run changed, to undo it: 'i' the rows a batch inserted (their business keys in
-        -- keys), 'u' a row it updated with its image before the update, 'r' a replace (the table's
-        -- previous contents are kept in ferry.replaced_<run>_<entity>).
+        -- keys), 'u' the rows it updated with their images before the update (in images, each the
+        -- row's text in the table's row type, in the order of keys; ledgers made before that column
+        -- keep jsonb images in before), 'r' a replace (the table's previous contents are kept in
+        -- ferry.replaced_<run>_<entity>).
         CREATE TABLE IF NOT EXISTS ferry.undo (
             run_id       bigint NOT NULL,
             entity       text NOT NULL,
@@ -106,6 +108,16 @@ internal static class PostgresLedgerSchema
         DO $$ BEGIN
             IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.undo'::regclass AND attname = 'keys') THEN
                 ALTER TABLE ferry.undo ADD COLUMN keys text[], ALTER COLUMN business_key DROP NOT NULL;
+            END IF;
+        END $$;
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.undo'::regclass AND attname = 'images') THEN
+                ALTER TABLE ferry.undo ADD COLUMN images text[];
+                BEGIN
+                    ALTER TABLE ferry.undo ALTER COLUMN images SET COMPRESSION lz4;
+                EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+                    NULL; -- as below: pglz
+                END;
             END IF;
         END $$;
         -- Lines, keys and before-images compress with lz4 where the server has it (PostgreSQL 14 and

@@ -105,17 +105,9 @@ internal static class PostgresPartialRollback
                       AND NOT EXISTS (SELECT FROM {table} t WHERE t.{Quote(uuid.Target)} = m.uuid)
                     """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
             // The earliest image within the undone batches is the row as it was before them.
-            var restored = await ExecuteAsync(connection, $"""
-                UPDATE {table} t SET ({string.Join(", ", spec.Columns.Select(c => Quote(c.Target)))}) =
-                    ({string.Join(", ", spec.Columns.Select(c => "r." + Quote(c.Target)))})
-                FROM (SELECT DISTINCT ON (business_key) business_key, before
-                      FROM (SELECT u.batch_no, coalesce(u.keys[e.n], u.business_key) AS business_key, coalesce(e.image, u.before) AS before
-                            {Scoped.Replace("WHERE", "LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN u.keys IS NOT NULL THEN u.before END) WITH ORDINALITY e(image, n) ON true WHERE", StringComparison.Ordinal)}
-                              AND u.action = 'u') images
-                      ORDER BY business_key, batch_no) u,
-                     jsonb_populate_record(NULL::{table}, u.before) r
-                WHERE {KeyFromText("t", keys, "u.business_key")}
-                """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
+            var restored = await PostgresRollback.RestoreAsync(connection, table, spec.Columns, keys,
+                "ferry.undo u JOIN ferry_rollback s ON s.entity = u.entity AND s.batch_no = u.batch_no", "u.run_id = @run AND u.entity = @name",
+                runId, spec.Name, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
             await ExecuteAsync(connection, $"""
                 DELETE FROM ferry.{Quote(PostgresLedgerSchema.StagingRows(spec.Name))} r USING ferry_rollback s
                 WHERE r.run_id = @run AND s.entity = @name AND r.batch_no = s.batch_no

@@ -132,18 +132,8 @@ public static class PostgresRollback
                 WHERE {KeyFromText("t", keys, "u.business_key")}
                 """, runId, entity, cancellationToken).ConfigureAwait(false);
             // The earliest image of each row is the one from before the run; a row the run inserted is gone already.
-            var restored = await ExecuteAsync(connection, $"""
-                UPDATE {table} t SET ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) =
-                    ({string.Join(", ", columns.Select(c => "r." + Quote(c.Target)))})
-                FROM (SELECT DISTINCT ON (business_key) business_key, before
-                      FROM (SELECT u.batch_no, coalesce(u.keys[e.n], u.business_key) AS business_key, coalesce(e.image, u.before) AS before
-                            FROM ferry.undo u
-                            LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN u.keys IS NOT NULL THEN u.before END) WITH ORDINALITY e(image, n) ON true
-                            WHERE u.run_id = @run AND u.entity = @entity AND u.action = 'u') images
-                      ORDER BY business_key, batch_no) u,
-                     jsonb_populate_record(NULL::{table}, u.before) r
-                WHERE {KeyFromText("t", keys, "u.business_key")}
-                """, runId, entity, cancellationToken).ConfigureAwait(false);
+            var restored = await RestoreAsync(connection, table, columns, keys,
+                "ferry.undo u", "u.run_id = @run AND u.entity = @entity", runId, entity, cancellationToken).ConfigureAwait(false);
             results.Add(new RollbackEntity(entity, deleted, restored, false));
         }
         // The legacy keys the run mapped first go with its rows; entries of earlier runs stay (their rows do).
@@ -158,6 +148,46 @@ public static class PostgresRollback
             """, runId, null, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new RollbackResult(runId, results);
+    }
+
+    /// <summary>
+    /// Gives each row the undo entries <paramref name="from"/> and <paramref name="where"/> select
+    /// (over <c>ferry.undo u</c>) updated its earliest image among them back: the row as it was
+    /// before them. An image is the row's text in the table's row type (ledgers made before that
+    /// keep jsonb ones), so a table whose columns changed since the run cannot take it back.
+    /// </summary>
+    internal static async Task<long> RestoreAsync(NpgsqlConnection connection, string table, IReadOnlyList<ColumnSpec> columns, IReadOnlyList<ColumnSpec> keys,
+        string from, string where, long runId, string entity, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            UPDATE {table} t SET ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) =
+                ({string.Join(", ", columns.Select(c => "(r.image)." + Quote(c.Target)))})
+            FROM (SELECT DISTINCT ON (business_key) business_key, literal, before
+                  FROM (SELECT u.batch_no, coalesce(u.keys[e.n], u.business_key) AS business_key, e.literal, coalesce(e.image, u.before) AS before
+                        FROM {from}
+                        LEFT JOIN LATERAL (SELECT i.literal, NULL::jsonb AS image, i.n FROM unnest(u.images) WITH ORDINALITY i(literal, n)
+                                           UNION ALL
+                                           SELECT NULL, j.image, j.n
+                                           FROM jsonb_array_elements(CASE WHEN u.images IS NULL AND u.keys IS NOT NULL THEN u.before END) WITH ORDINALITY j(image, n)) e ON true
+                        WHERE {where} AND u.action = 'u') images
+                  ORDER BY business_key, batch_no) u,
+                 LATERAL (SELECT CASE WHEN u.literal IS NOT NULL THEN u.literal::{table} ELSE jsonb_populate_record(NULL::{table}, u.before) END AS image) r
+            WHERE {KeyFromText("t", keys, "u.business_key")};
+            """;
+        command.Parameters.AddWithValue("run", runId);
+        command.Parameters.AddWithValue("entity", entity);
+        foreach (var (name, value) in parameters)
+            command.Parameters.AddWithValue(name, value);
+        try
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.InvalidDatetimeFormat
+                                              or PostgresErrorCodes.DatatypeMismatch or PostgresErrorCodes.NumericValueOutOfRange)
+        {
+            throw new TargetException($"run {runId} cannot be rolled back: the before-images of {table} no longer fit the table, whose columns changed since the run ({e.MessageText})");
+        }
     }
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, string sql, long runId, MigrationManifest manifest, CancellationToken cancellationToken, string? entity = null)
