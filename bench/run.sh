@@ -44,7 +44,13 @@
 # sqlite3 and time with apt-get when they are missing (as root).
 #
 # Usage: bench/run.sh [--target sqlite|postgres|all] [--sizes "200000 2000000"]
-#                     [--cases "pg_copy pgloader …"]
+#                     [--cases "pg_copy pgloader …"] [--repeat N]
+#
+# Each case runs 3 times at sizes under 1,000,000 rows and once at larger ones (--repeat N: N times
+# at every size), and the table gives its median time and its largest peak RSS: a run of a second
+# or two on a shared 2-core machine varies by a third from one minute to the next, for every tool
+# alike. Before each repetition of a case that needs the table as the first load left it (the
+# "every row changed" runs), ferry loads the first file again, untimed.
 #
 # --cases overrides the selection --target makes. A case is a function `case_<name> ROWS` that
 # calls `measure`; add one by writing the function and adding its name to the case lists below.
@@ -65,6 +71,7 @@ POSTGRES_CASES="pg_copy pgloader pg_ferry_first_load pg_ferry_rerun pg_ferry_cha
 SIZES="200000 2000000"
 TARGET=all
 CASES=""
+REPEAT=""
 
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -87,6 +94,8 @@ parse_arguments() {
             --cases=*) CASES=${1#*=}; shift ;;
             --target) [[ $# -ge 2 ]] || die "--target needs a value"; TARGET=$2; shift 2 ;;
             --target=*) TARGET=${1#*=}; shift ;;
+            --repeat) [[ $# -ge 2 ]] || die "--repeat needs a value"; REPEAT=$2; shift 2 ;;
+            --repeat=*) REPEAT=${1#*=}; shift ;;
             -h|--help) usage; exit 0 ;;
             *) usage >&2; die "unknown argument '$1'" ;;
         esac
@@ -95,6 +104,7 @@ parse_arguments() {
     for rows in $SIZES; do
         [[ $rows =~ ^[1-9][0-9]*$ ]] || die "--sizes: '$rows' is not a positive integer"
     done
+    [[ -z $REPEAT || $REPEAT =~ ^[1-9][0-9]*$ ]] || die "--repeat: '$REPEAT' is not a positive integer"
     case $TARGET in
         sqlite) DEFAULT_CASES=$SQLITE_CASES ;;
         postgres) DEFAULT_CASES=$POSTGRES_CASES ;;
@@ -170,11 +180,13 @@ RESULT_SECONDS=()
 RESULT_KB=()
 RESULT_CPU=()
 RESULT_LOAD=()
-declare -A SECONDS_OF=()   # "case:rows" -> seconds
-declare -A KB_OF=()        # "case:rows" -> peak RSS in KB
+declare -A SECONDS_OF=()  # "case:rows" -> seconds
+declare -A KB_OF=()       # "case:rows" -> peak RSS in KB
+declare -A SAMPLES=()     # "case:rows" -> one line per run: seconds, peak RSS in KB, CPU s, load
 
-# measure CASE ROWS ALLOWED_EXIT_CODES COMMAND… — runs COMMAND under /usr/bin/time, records the
-# result, and sets MEASURED_SECONDS and MEASURED_KB. Exit codes outside ALLOWED (e.g. "0 3") abort.
+# measure CASE ROWS ALLOWED_EXIT_CODES COMMAND… — runs COMMAND under /usr/bin/time, records a sample
+# of the case (finish_case makes its result), and sets MEASURED_SECONDS and MEASURED_KB. Exit codes
+# outside ALLOWED (e.g. "0 3") abort.
 # Also recorded, to judge the figures: the command's own CPU seconds (user + system; for the
 # PostgreSQL cases the server's work is not in it) and the 1-minute load average when it ended
 # (on 2 cores, well above 2 means something else was competing for the CPUs).
@@ -194,14 +206,33 @@ measure() {
     read -r MEASURED_SECONDS MEASURED_KB user system < <(tail -n 1 "$timing")
     [[ $MEASURED_KB =~ ^[0-9]+$ ]] || die "could not read /usr/bin/time output in $timing"
     echo "${MEASURED_SECONDS}s, $((MEASURED_KB / 1024)) MB, exit $rc (CPU ${user}s user ${system}s system, load $load)"
-    RESULT_CPU+=("$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')")
+    SAMPLES[$name:$rows]+="$MEASURED_SECONDS $MEASURED_KB $(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }') $load
+"
+}
+
+# repeats_for ROWS — how many times each case runs at that size.
+repeats_for() {
+    if [[ -n $REPEAT ]]; then echo "$REPEAT"; elif (($1 < 1000000)); then echo 3; else echo 1; fi
+}
+
+# finish_case NAME ROWS — the case's result from its samples: the median time (the lower middle
+# one of an even number), with that run's CPU and load, and the largest peak RSS of all of them.
+finish_case() {
+    local name=$1 rows=$2 n seconds kb cpu load max_kb
+    [[ -n ${SAMPLES[$name:$rows]:-} ]] || die "case $name measured nothing"
+    n=$(printf '%s' "${SAMPLES[$name:$rows]}" | grep -c .)
+    read -r seconds kb cpu load < <(printf '%s' "${SAMPLES[$name:$rows]}" | sort -n -k1,1 | sed -n "$(((n + 1) / 2))p")
+    max_kb=$(printf '%s' "${SAMPLES[$name:$rows]}" | awk '$2 > m { m = $2 } END { print m }')
+    ((n > 1)) && printf '  %-20s %10s rows: median %ss of %d runs (%s), largest peak RSS %s MB\n' "$name" "$rows" "$seconds" "$n" \
+        "$(printf '%s' "${SAMPLES[$name:$rows]}" | awk '{ printf "%s%ss", sep, $1; sep = ", " }')" "$((max_kb / 1024))"
+    RESULT_CPU+=("$cpu")
     RESULT_LOAD+=("$load")
     RESULT_CASE+=("$name")
     RESULT_ROWS+=("$rows")
-    RESULT_SECONDS+=("$MEASURED_SECONDS")
-    RESULT_KB+=("$MEASURED_KB")
-    SECONDS_OF[$name:$rows]=$MEASURED_SECONDS
-    KB_OF[$name:$rows]=$MEASURED_KB
+    RESULT_SECONDS+=("$seconds")
+    RESULT_KB+=("$max_kb")
+    SECONDS_OF[$name:$rows]=$seconds
+    KB_OF[$name:$rows]=$max_kb
 }
 
 # expect_rows DB TABLE ROWS — the load really put ROWS rows in TABLE.
@@ -294,6 +325,12 @@ case_ferry_first_load() {
 case_ferry_rerun() {
     [[ -f $(ferry_db "$1") ]] || die "ferry_rerun needs ferry_first_load before it"
     run_ferry ferry_rerun "$1" "$(csv_file "$1")"
+}
+
+# Untimed, before a repetition: the table back to the first file's contents.
+reset_ferry_changed() {
+    "$FERRY" run "$OUT/foi_$1.yaml" --no-reconcile >"$LOGS/reset_ferry_changed_$1.log" 2>&1 \
+        || die "reloading the first file before ferry_changed failed (log: $LOGS/reset_ferry_changed_$1.log)"
 }
 
 case_ferry_changed() {
@@ -479,6 +516,11 @@ case_pg_ferry_rerun() {
     run_pg_ferry pg_ferry_rerun "$1" "$(csv_file "$1")"
 }
 
+reset_pg_ferry_changed() {
+    env FERRY_BENCH_PG="$(pg_connection "$1")" "$FERRY" run "$OUT/foi_$1_pg.yaml" --no-reconcile >"$LOGS/reset_pg_ferry_changed_$1.log" 2>&1 \
+        || die "reloading the first file before pg_ferry_changed failed (log: $LOGS/reset_pg_ferry_changed_$1.log)"
+}
+
 case_pg_ferry_changed() {
     pg_require_ferry_load "$1" pg_ferry_changed
     run_pg_ferry pg_ferry_changed "$1" "$(changed_file "$1")"
@@ -604,7 +646,13 @@ main() {
         generate "$rows"
         uses_family postgres && pg_fresh_database "$rows"
         for name in $CASES; do
-            "case_$name" "$rows"
+            local i n
+            n=$(repeats_for "$rows")
+            for ((i = 1; i <= n; i++)); do
+                if ((i > 1)) && declare -F "reset_$name" >/dev/null; then "reset_$name" "$rows"; fi
+                "case_$name" "$rows"
+            done
+            finish_case "$name" "$rows"
         done
         # The size's database is no longer needed; keep it with FERRY_BENCH_KEEP_DB=1.
         if uses_family postgres && [[ ${FERRY_BENCH_KEEP_DB:-0} != 1 ]]; then

@@ -79,7 +79,7 @@ public sealed class ContractValidator
         private readonly RuleSpec spec;
         private readonly int index;
         private readonly Func<string?[], bool>? check;
-        private readonly Regex? regex;
+        private Regex? regex; // interpreted until the compiled one is ready
         private readonly HashSet<string>? allowed;
         private readonly object? min, max;
         private readonly ValueType rangeType;
@@ -93,7 +93,10 @@ public sealed class ContractValidator
             switch (spec.Kind)
             {
                 case RuleKind.Regex:
-                    regex = new Regex(spec.Pattern!, RegexOptions.Compiled | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+                    regex = new Regex(spec.Pattern!, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+                    // Compiling a pattern to IL takes longer than a short run spends matching it, so
+                    // it is compiled on the side and takes over when ready; both forms match alike.
+                    _ = Task.Run(() => Volatile.Write(ref regex, new Regex(spec.Pattern!, RegexOptions.Compiled | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))));
                     break;
                 case RuleKind.Allowed:
                     allowed = new HashSet<string>(spec.Allowed!, StringComparer.Ordinal);
@@ -130,7 +133,7 @@ public sealed class ContractValidator
                 RuleKind.Type => blank || ValueConverter.TryParse(spec.Type!.Value, value!, spec.Format, out _)
                     ? null
                     : $"'{value}' is not a valid {ValueConverter.Describe(spec.Type!.Value, spec.Format)}",
-                RuleKind.Regex => blank || regex!.IsMatch(value!) ? null : $"'{value}' does not match {spec.Pattern}",
+                RuleKind.Regex => blank || Volatile.Read(ref regex)!.IsMatch(value!) ? null : $"'{value}' does not match {spec.Pattern}",
                 RuleKind.Allowed => blank || allowed!.Contains(value!) ? null : $"'{value}' is not one of: {string.Join(", ", spec.Allowed!)}",
                 RuleKind.MaxLength => value is not null && value.Length > spec.MaxLength ? $"{value.Length} characters, more than {spec.MaxLength}" : null,
                 RuleKind.Range => blank ? null : CheckRange(value!),
