@@ -7,7 +7,7 @@ namespace Ferry.Tests.Postgres;
 /// <summary>kill -9 from outside, at moments nobody chose, again and again until the run gets through.</summary>
 public class PgRandomKillTests(ITestOutputHelper output)
 {
-    private const int Rows = 4000;
+    private const int Rows = 20000; // 400 batches: enough of a load for each kill to land inside it however fast batches commit
     private const int BatchSize = 50;
     private const int Kills = 4;
 
@@ -57,7 +57,7 @@ public class PgRandomKillTests(ITestOutputHelper output)
             var committed = ResumeKit.CommittedBatches(runId.Value);
             var target = committed + random.Next(1, Math.Max(2, (int)(totalBatches - committed) / (Kills - midRunKills + 1)));
             await WaitForAsync(() => ResumeKit.CommittedBatches(runId.Value) >= target ? true : (bool?)null, ferry);
-            await Task.Delay(random.Next(0, 40));
+            await Task.Delay(random.Next(0, 15));
             var before = ResumeKit.CommittedBatches(runId.Value);
             var killed = await ferry.KillAsync();
             if (killed.ExitCode != 137)
@@ -67,8 +67,11 @@ public class PgRandomKillTests(ITestOutputHelper output)
             }
             var at = ResumeKit.CommittedBatches(runId.Value);
             output.WriteLine($"attempt {attempt}: killed with {at} of {totalBatches} batches committed");
-            Assert.True(at >= before && at < totalBatches, $"killed with {at} of {totalBatches} batches committed");
-            midRunKills++;
+            Assert.True(at >= before, $"killed with {at} of {totalBatches} batches committed, {before} before the kill");
+            // Killed after its last batch, while the run was finishing: a moment to resume from too,
+            // but not one inside the load, which is what the kills are counted for.
+            if (at < totalBatches)
+                midRunKills++;
         }
 
         Assert.NotNull(finished);
