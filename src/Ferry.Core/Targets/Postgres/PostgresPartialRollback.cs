@@ -106,8 +106,8 @@ internal static class PostgresPartialRollback
                     """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
             // The earliest image within the undone batches is the row as it was before them.
             var restored = await PostgresRollback.RestoreAsync(connection, table, spec.Columns, keys,
-                "ferry.undo u JOIN ferry_rollback s ON s.entity = u.entity AND s.batch_no = u.batch_no", "u.run_id = @run AND u.entity = @name",
-                runId, spec.Name, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
+                "ferry.undo u JOIN ferry_rollback s ON s.entity = u.entity AND s.batch_no = u.batch_no", "u.run_id = @run AND u.entity = @entity",
+                runId, spec.Name, cancellationToken).ConfigureAwait(false);
             await ExecuteAsync(connection, $"""
                 DELETE FROM ferry.{Quote(PostgresLedgerSchema.StagingRows(spec.Name))} r USING ferry_rollback s
                 WHERE r.run_id = @run AND s.entity = @name AND r.batch_no = s.batch_no

@@ -152,12 +152,12 @@ public static class PostgresRollback
 
     /// <summary>
     /// Gives each row the undo entries <paramref name="from"/> and <paramref name="where"/> select
-    /// (over <c>ferry.undo u</c>) updated its earliest image among them back: the row as it was
+    /// (over <c>ferry.undo u</c>, with <c>@run</c> and <c>@entity</c>) updated its earliest image among them back: the row as it was
     /// before them. An image is the row's text in the table's row type (ledgers made before that
     /// keep jsonb ones), so a table whose columns changed since the run cannot take it back.
     /// </summary>
     internal static async Task<long> RestoreAsync(NpgsqlConnection connection, string table, IReadOnlyList<ColumnSpec> columns, IReadOnlyList<ColumnSpec> keys,
-        string from, string where, long runId, string entity, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+        string from, string where, long runId, string entity, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
@@ -177,8 +177,6 @@ public static class PostgresRollback
             """;
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("entity", entity);
-        foreach (var (name, value) in parameters)
-            command.Parameters.AddWithValue(name, value);
         try
         {
             return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
