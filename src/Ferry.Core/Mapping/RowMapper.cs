@@ -150,7 +150,7 @@ public sealed class RowMapper
                 issues.Add(new ValidationIssue(Severity.Error, "lookup", Spec.Target, keyMap.Orphan(Spec.Lookup!, value)));
                 return false;
             }
-            target[slot] = DeterministicUuid.ForLegacyKey(Spec.Lookup!, keyMap.Tenant, value);
+            target[slot] = keyMap.ParentUuid(Spec.Lookup!, value);
             return true;
         }
 

@@ -71,6 +71,9 @@ public static class Reconciler
             SampleSize = options.SampleSize,
         };
         await using var target = await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
+        // A second connection streams the target's rows while the first streams the run's rejected lines
+        // beside the source: the two sides are read at the same time.
+        await using var targetSide = await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
         var reconciled = new List<(EntityPlan Plan, EntityReconciliation Entity)>();
         foreach (var plan in plans.Where(p => (options.Entity is null || p.Spec.Name == options.Entity) && (options.Tenant is null || p.Tenant == options.Tenant)))
         {
@@ -85,7 +88,7 @@ public static class Reconciler
             }
             try
             {
-                await ReconcileEntityAsync(manifests[plan.Tenant ?? ""], run, plan, counts, target, options, entity, cancellationToken).ConfigureAwait(false);
+                await ReconcileEntityAsync(manifests[plan.Tenant ?? ""], run, plan, counts, target, targetSide, options, entity, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SourceException or TargetException or System.Data.Common.DbException or IOException)
             {
@@ -103,7 +106,7 @@ public static class Reconciler
     }
 
     private static async Task ReconcileEntityAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, EntityCounts counts, TargetTables target,
-        ReconcileOptions options, EntityReconciliation entity, CancellationToken cancellationToken)
+        TargetTables targetSide, ReconcileOptions options, EntityReconciliation entity, CancellationToken cancellationToken)
     {
         var name = plan.Describe();
         // 1. The ledger's own arithmetic.
@@ -119,8 +122,31 @@ public static class Reconciler
         try
         {
             // 2. The source again: counts, and each accepted row's key and content hash, spilled by key hash.
-            var sample = new Reservoir(options.SampleSize);
-            var source = await ReadSourceAsync(manifest, run, plan, target, partitions, folder, sample, cancellationToken).ConfigureAwait(false);
+            // 3. At the same time, the target: every row's key and content hash, spilled the same way.
+            // The sample is the accepted rows whose keys hash lowest under a seed drawn now (a uniform random
+            // sample); the target keeps its rows that hash lowest too, which are the sampled ones wherever
+            // it holds no more than a few keys the source does not.
+            var seed = Random.Shared.NextInt64();
+            var sample = new LowestHashes(options.SampleSize, seed);
+            var stored = new LowestHashes(options.SampleSize * 4 + 16, seed);
+            using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var reading = Task.Run(() => ReadSourceAsync(manifest, run, plan, target, partitions, folder, sample, failed.Token), failed.Token);
+            var readingTarget = plan.Spec.Key.Count == 0 ? Task.CompletedTask
+                : Task.Run(() => ReadTargetAsync(plan, targetSide, partitions, folder, stored, null, failed.Token), failed.Token);
+            // A side that fails stops the other; its own error is the one reported.
+            var first = await Task.WhenAny(reading, readingTarget).ConfigureAwait(false);
+            if (!first.IsCompletedSuccessfully)
+                await failed.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(reading, readingTarget).ConfigureAwait(false);
+            }
+            catch when (!first.IsCompletedSuccessfully)
+            {
+                await first.ConfigureAwait(false);
+                throw;
+            }
+            var source = await reading.ConfigureAwait(false);
             entity.Source = source;
             var sameInput = run.Source == manifest.DescribeSource();
             if (!sameInput)
@@ -138,9 +164,13 @@ public static class Reconciler
                 return;
             }
 
-            // 3. The target: every row's key and content hash, spilled the same way; the sampled keys' values kept.
-            var wanted = sample.Keys.ToDictionary(k => k, _ => (object?[]?)null, StringComparer.Ordinal);
-            await ReadTargetAsync(plan, target, partitions, folder, wanted, cancellationToken).ConfigureAwait(false);
+            // The sampled rows the target did not keep although it may hold them are read again by key.
+            var wanted = new Dictionary<string, object?[]?>(StringComparer.Ordinal);
+            foreach (var (key, _) in sample.Rows)
+                if (!stored.Holds(key))
+                    wanted[key] = null;
+            if (wanted.Count > 0)
+                await ReadTargetAsync(plan, targetSide, 0, folder, null, wanted, cancellationToken).ConfigureAwait(false);
 
             // 4. Join the two sides one partition at a time.
             var differing = new List<string>();
@@ -165,7 +195,7 @@ public static class Reconciler
                 var targetRows = new Dictionary<string, object?[]?>(StringComparer.Ordinal);
                 foreach (var key in keys)
                     targetRows[key] = null;
-                await ReadTargetAsync(plan, target, 0, folder, targetRows, cancellationToken).ConfigureAwait(false);
+                await ReadTargetAsync(plan, target, 0, folder, null, targetRows, cancellationToken).ConfigureAwait(false);
                 foreach (var key in differing)
                 {
                     var fields = sourceRows.GetValueOrDefault(key) is { } s && targetRows.GetValueOrDefault(key) is { } t ? Compare(plan, key, s, t) : [];
@@ -182,8 +212,8 @@ public static class Reconciler
             }
             foreach (var (key, values) in sample.Rows.OrderBy(r => r.Key, StringComparer.Ordinal))
             {
-                var stored = wanted.GetValueOrDefault(key);
-                entity.Samples.Add(new SampleRow(CanonicalValues.ShowKey(key), stored is not null, stored is null ? [] : Compare(plan, key, values, stored)));
+                var held = stored.Get(key) ?? wanted.GetValueOrDefault(key);
+                entity.Samples.Add(new SampleRow(CanonicalValues.ShowKey(key), held is not null, held is null ? [] : Compare(plan, key, values, held)));
             }
         }
         finally
@@ -229,7 +259,7 @@ public static class Reconciler
             .GetAsyncEnumerator(cancellationToken);
         var nextRejected = await rejected.MoveNextAsync().ConfigureAwait(false) ? rejected.Current : long.MaxValue;
         var issues = new List<Contracts.ValidationIssue>();
-        while (await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
+        await foreach (var record in ReadAhead.RowsAsync(source, 1024, cancellationToken).ConfigureAwait(false))
         {
             if (tally is not null)
                 tally.RowsRead++;
@@ -270,7 +300,7 @@ public static class Reconciler
     }
 
     private static async Task<SourceSide> ReadSourceAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, TargetTables target,
-        int partitions, string folder, Reservoir sample, CancellationToken cancellationToken)
+        int partitions, string folder, LowestHashes sample, CancellationToken cancellationToken)
     {
         var hasher = new RowHasher(plan.Mapper);
         var tally = new SourceTally();
@@ -290,10 +320,10 @@ public static class Reconciler
 
     /// <summary>
     /// Streams the target table: with <paramref name="partitions"/> &gt; 0 spills every row's key and hash;
-    /// fills in the values of the keys in <paramref name="wanted"/>.
+    /// offers every row to <paramref name="lowest"/>; fills in the values of the keys in <paramref name="wanted"/>.
     /// </summary>
     private static async Task ReadTargetAsync(EntityPlan plan, TargetTables target, int partitions, string folder,
-        Dictionary<string, object?[]?> wanted, CancellationToken cancellationToken)
+        LowestHashes? lowest, Dictionary<string, object?[]?>? wanted, CancellationToken cancellationToken)
     {
         var hasher = new RowHasher(plan.Mapper);
         using var spill = partitions > 0 ? new Spill(folder, "target", partitions) : null;
@@ -303,7 +333,8 @@ public static class Reconciler
                 continue; // a row of the user's own with no business key: no source row can be it
             var key = CanonicalValues.Key(values, plan.Mapper.KeyColumns);
             spill?.Write(key, hasher.Hash(values));
-            if (wanted.ContainsKey(key))
+            lowest?.Offer(key, values);
+            if (wanted is not null && wanted.ContainsKey(key))
                 wanted[key] = values;
         }
     }
@@ -374,40 +405,45 @@ public static class Reconciler
         }
     }
 
-    /// <summary>A uniform random sample of accepted source rows (reservoir sampling); a key seen again keeps its last values.</summary>
-    private sealed class Reservoir(int size)
+    /// <summary>
+    /// The rows whose keys hash lowest under a seed, at most <c>size</c> of them (a bottom-k sample): with a
+    /// random seed, a uniform random sample of the keys offered, and two sides that hold the same keys keep
+    /// the same ones, each without waiting for the other. A key offered again keeps its last values.
+    /// </summary>
+    private sealed class LowestHashes(int size, long seed)
     {
-        private readonly List<(string Key, object?[] Values)> rows = [];
-        private readonly Dictionary<string, int> index = new(StringComparer.Ordinal);
-        private long seen;
+        private readonly Dictionary<string, (ulong Hash, object?[] Values)> rows = new(StringComparer.Ordinal);
+        private readonly PriorityQueue<string, ulong> highestFirst = new(Comparer<ulong>.Create((a, b) => b.CompareTo(a)));
 
-        public IEnumerable<string> Keys => rows.Select(r => r.Key);
-        public IReadOnlyList<(string Key, object?[] Values)> Rows => rows;
+        public IEnumerable<(string Key, object?[] Values)> Rows => rows.Select(r => (r.Key, r.Value.Values));
 
         public void Offer(string key, object?[] values)
         {
-            if (index.TryGetValue(key, out var at))
-            {
-                rows[at] = (key, values);
-                return;
-            }
-            seen++;
             if (size <= 0)
                 return;
-            if (rows.Count < size)
+            var hash = Hash(key);
+            if (rows.TryGetValue(key, out var kept))
             {
-                index[key] = rows.Count;
-                rows.Add((key, values));
+                rows[key] = (kept.Hash, values);
                 return;
             }
-            var slot = Random.Shared.NextInt64(seen);
-            if (slot < size)
+            if (rows.Count == size)
             {
-                index.Remove(rows[(int)slot].Key);
-                index[key] = (int)slot;
-                rows[(int)slot] = (key, values);
+                if (!highestFirst.TryPeek(out _, out var highest) || hash >= highest)
+                    return;
+                rows.Remove(highestFirst.Dequeue());
             }
+            rows[key] = (hash, values);
+            highestFirst.Enqueue(key, hash);
         }
+
+        public object?[]? Get(string key) => rows.TryGetValue(key, out var kept) ? kept.Values : null;
+
+        /// <summary>Whether this side has seen <paramref name="key"/> if it has it: kept, or hashing lower than all it kept.</summary>
+        public bool Holds(string key) =>
+            rows.ContainsKey(key) || rows.Count < size || (highestFirst.TryPeek(out _, out var highest) && Hash(key) < highest);
+
+        private ulong Hash(string key) => XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(key), seed);
     }
 
     /// <summary>Keys and hashes written to one file per partition (chosen by a hash of the key).</summary>
@@ -432,7 +468,9 @@ public static class Reconciler
         public static IEnumerable<(string Key, long Hash)> Read(string folder, string side, int partition)
         {
             using var reader = new BinaryReader(new FileStream(PathOf(folder, side, partition), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024), Encoding.UTF8);
-            while (reader.BaseStream.Position < reader.BaseStream.Length)
+            // The length once: asking the stream for it asks the file system (an fstat per row).
+            var length = reader.BaseStream.Length;
+            while (reader.BaseStream.Position < length)
                 yield return (reader.ReadString(), reader.ReadInt64());
         }
 

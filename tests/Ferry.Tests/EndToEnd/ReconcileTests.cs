@@ -232,4 +232,27 @@ public class ReconcileTests
         }
         Assert.Equal(whole.Entities[0].Checksum, split.Entities[0].Checksum);
     }
+
+    [Fact]
+    public async Task The_sample_finds_its_rows_while_the_target_holds_many_rows_the_source_does_not()
+    {
+        using var ws = Loaded(out _);
+        Execute(ws, "DELETE FROM foi_request WHERE reference = 'FOI-2024-00017'");
+        Execute(ws, "UPDATE foi_request SET summary = 'changed' WHERE reference = 'FOI-2024-00005'");
+        // 400 rows of another source: more than the target side keeps while it is read beside the source,
+        // so that sampled rows it did not keep are read again by key.
+        Execute(ws, string.Join(";", Enumerable.Range(1, 400).Select(i => $"INSERT INTO foi_request (reference, requester) VALUES ('OTHER-{i}', 'someone else')")));
+        var manifest = ManifestLoader.Load(ws.PathOf("ferry.yaml"));
+
+        // Every accepted row is sampled (40), whatever the seed.
+        var report = await Reconciler.ReconcileAsync(manifest, new ReconcileOptions { SampleSize = 40 }, CancellationToken.None);
+        var e = Assert.Single(report.Entities);
+        Assert.Equal(40, e.Samples.Count);
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => $"FOI-2024-{i:00000}"), e.Samples.Select(s => s.Key).Order());
+        var gone = Assert.Single(e.Samples, s => !s.FoundInTarget);
+        Assert.Equal("FOI-2024-00017", gone.Key);
+        var changed = Assert.Single(e.Samples, s => s.Differences.Count > 0);
+        Assert.Equal(("FOI-2024-00005", "summary", "changed"), (changed.Key, changed.Differences.Single().Column, changed.Differences.Single().Target));
+        Assert.Equal(38, e.Samples.Count(s => s.Ok));
+    }
 }

@@ -206,7 +206,10 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
             object? value;
             try
             {
-                value = r.IsDBNull(i) ? null : dialect.GetValue(r, i);
+                // One call a value: asking IsDBNull first made the driver find each value's type twice.
+                value = dialect.GetValue(r, i);
+                if (value is DBNull)
+                    value = null;
             }
             catch (Exception ex) when (ex is InvalidCastException or OverflowException)
             {

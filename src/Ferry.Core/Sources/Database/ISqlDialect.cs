@@ -39,7 +39,7 @@ public interface ISqlDialect
     /// <summary>SQL for the bytes a column stores, past any character conversion by the server or the driver.</summary>
     string StoredBytes(string column);
 
-    /// <summary>A non-null value as the driver gives it, with this database's exceptions (MySQL's zero dates and exact decimals).</summary>
+    /// <summary>A value as the driver gives it (<see cref="DBNull"/> for NULL), with this database's exceptions (MySQL's zero dates and exact decimals).</summary>
     object GetValue(DbDataReader reader, int ordinal);
 }
 

@@ -51,7 +51,7 @@ public sealed class MySqlDialect : ISqlDialect
     public object GetValue(DbDataReader reader, int ordinal)
     {
         if (reader.GetFieldType(ordinal) == typeof(decimal))
-            return ((MySqlDataReader)reader).GetMySqlDecimal(ordinal).ToString();
+            return reader.IsDBNull(ordinal) ? DBNull.Value : ((MySqlDataReader)reader).GetMySqlDecimal(ordinal).ToString();
         var value = reader.GetValue(ordinal);
         return value is MySqlDateTime date
             ? date.IsValidDateTime ? date.GetDateTime() : new ZeroDate(date.Year, date.Month, date.Day, date.Hour, date.Minute, date.Second)
