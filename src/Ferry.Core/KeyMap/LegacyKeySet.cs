@@ -61,6 +61,61 @@ public sealed class LegacyKeySet
 
     private static long Hash(string text) => unchecked((long)XxHash3.HashToUInt64(MemoryMarshal.AsBytes(text.AsSpan())));
 
+    /// <summary>This set and the sorted keys given, merged in one pass.</summary>
+    private LegacyKeySet Merge(long[] moreIntegers, long[] moreHashes) => new(MergeSorted(integers, moreIntegers), MergeSorted(hashes, moreHashes));
+
+    private static long[] MergeSorted(long[] a, long[] b)
+    {
+        if (b.Length == 0)
+            return a;
+        var merged = new long[a.Length + b.Length];
+        int i = 0, j = 0, k = 0;
+        while (i < a.Length && j < b.Length)
+            merged[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+        while (i < a.Length)
+            merged[k++] = a[i++];
+        while (j < b.Length)
+            merged[k++] = b[j++];
+        return merged;
+    }
+
+    /// <summary>
+    /// A set that keys join as a run records them: the keys the map held when the entity began, sorted,
+    /// and the keys added since in hash sets, merged into the sorted arrays every 131,072 keys, so that
+    /// a key costs 8 bytes plus little more however many a run adds.
+    /// </summary>
+    public sealed class Growing(LegacyKeySet start)
+    {
+        private const int MergeEvery = 1 << 17;
+        private LegacyKeySet known = start;
+        private readonly HashSet<long> newIntegers = [];
+        private readonly HashSet<long> newHashes = [];
+
+        /// <summary>Adds the key; false when the set had it (or, for a key that is not an integer, a key of the same 64-bit hash).</summary>
+        public bool Add(string legacyKey)
+        {
+            bool added;
+            if (TryInteger(legacyKey, out var value))
+                added = Array.BinarySearch(known.integers, value) < 0 && newIntegers.Add(value);
+            else
+            {
+                var hash = Hash(legacyKey);
+                added = Array.BinarySearch(known.hashes, hash) < 0 && newHashes.Add(hash);
+            }
+            if (added && newIntegers.Count + newHashes.Count >= MergeEvery)
+            {
+                var ints = newIntegers.ToArray();
+                var hashed = newHashes.ToArray();
+                Array.Sort(ints);
+                Array.Sort(hashed);
+                known = known.Merge(ints, hashed);
+                newIntegers.Clear();
+                newHashes.Clear();
+            }
+            return added;
+        }
+    }
+
     /// <summary>Collects keys one by one, then sorts them once.</summary>
     public sealed class Builder
     {

@@ -48,6 +48,31 @@ public class KeyMapUnitTests
     }
 
     [Fact]
+    public void A_growing_key_set_adds_each_key_once_across_its_merges()
+    {
+        var builder = new LegacyKeySet.Builder();
+        foreach (var key in new[] { "5", "A-5" })
+            builder.Add(key);
+        var set = new LegacyKeySet.Growing(builder.Build());
+        Assert.False(set.Add("5"));
+        Assert.False(set.Add("A-5"));
+        // 300,000 keys of each kind: the keys added since the start are merged into the sorted arrays twice on the way.
+        for (var i = 300_000; i >= 1; i--)
+        {
+            Assert.Equal(i != 5, set.Add(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            Assert.Equal(i != 5, set.Add("A-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        for (var i = 1; i <= 300_000; i += 997)
+        {
+            Assert.False(set.Add(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            Assert.False(set.Add("A-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        Assert.True(set.Add("0"));
+        Assert.True(set.Add("05"));
+        Assert.True(set.Add("A-300001"));
+    }
+
+    [Fact]
     public void Lookup_rewrites_a_legacy_key_to_the_parents_UUID_and_a_missing_parent_is_an_orphan()
     {
         var plan = Assert.Single(EntityPlan.Build(ParentAndChild(""), ["id", "school_id", "name"], "data.csv"), p => p.Spec.Name == "student");

@@ -152,4 +152,110 @@ public class PgKeyMapTests
         Assert.False(Pg.TableExists($"{pg.Schema}.student"));
         Assert.Empty(KeyMap(pg));
     }
+
+    [Fact]
+    public async Task A_batch_range_rollback_removes_the_entries_of_its_rows_only_and_a_resumed_run_adds_them_once()
+    {
+        using var pg = Start();
+        var ws = pg.Workspace;
+        Assert.True((await ws.Ferry("run", "ferry.yaml")).ExitCode == 3);
+        var run = RunsOf(pg)[0];
+        var entries = KeyMap(pg);
+        var batches = Pg.Query("SELECT batch_no FROM ferry.batches WHERE run_id = @r AND entity = @e ORDER BY 1", ("r", run), ("e", StudentEntity))
+            .Select(r => Convert.ToInt32(r["batch_no"], CultureInfo.InvariantCulture)).ToList();
+        var tail = $"{batches[^2]}-{batches[^1]}";
+
+        var rollback = await ws.Ferry("rollback", run.ToString(CultureInfo.InvariantCulture), "ferry.yaml", "--entity", StudentEntity, "--batches", tail);
+
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        // The last two batches' students are gone, and so are their entries; every other entry stays.
+        Assert.Equal(0, Unmatched(pg, "student"));
+        Assert.Equal(0, Unmatched(pg, "school"));
+        var left = KeyMap(pg);
+        Assert.True(left.Count < entries.Count);
+        Assert.All(left, e => Assert.Contains(e, entries));
+        Assert.Equal(entries.Count(e => e.StartsWith(SchoolEntity + " ", StringComparison.Ordinal)), left.Count(e => e.StartsWith(SchoolEntity + " ", StringComparison.Ordinal)));
+        Assert.Equal(0, Pg.Count("SELECT count(*) FROM ferry.key_map_batches WHERE run_id = @r AND entity = @e AND cardinality(legacy_keys) = 0", ("r", run), ("e", StudentEntity)));
+
+        var resumed = await ws.Ferry("run", "ferry.yaml", "--resume");
+
+        Assert.True(resumed.ExitCode == 3, resumed.ToString());
+        Assert.Equal(entries, KeyMap(pg));
+        Assert.Empty(Pg.Query("SELECT entity, tenant, legacy_key FROM ferry.key_map WHERE run_id = @r GROUP BY 1, 2, 3 HAVING count(*) > 1", ("r", run)));
+    }
+
+    [Fact]
+    public async Task A_ledger_with_a_row_a_key_is_upgraded_in_place_and_keeps_serving_lookups_reruns_and_rollback()
+    {
+        // A database of its own: the test puts the ledger's key map back in the form older versions wrote.
+        var database = "ferry_km_" + Guid.NewGuid().ToString("N")[..10];
+        Pg.Execute($"CREATE DATABASE {database}");
+        var connection = new Npgsql.NpgsqlConnectionStringBuilder(Pg.ConnectionString) { Database = database, Pooling = false }.ConnectionString;
+        void Execute(string sql)
+        {
+            using var c = new Npgsql.NpgsqlConnection(connection);
+            c.Open();
+            using var command = new Npgsql.NpgsqlCommand(sql, c);
+            command.ExecuteNonQuery();
+        }
+        T Scalar<T>(string sql)
+        {
+            using var c = new Npgsql.NpgsqlConnection(connection);
+            c.Open();
+            using var command = new Npgsql.NpgsqlCommand(sql, c);
+            return command.ExecuteScalar() is var value && value is DBNull ? default! : (T)value!;
+        }
+        string Entries() => Scalar<string?>("SELECT string_agg(entity || ' ' || legacy_key || ' ' || uuid || ' ' || run_id, ',' ORDER BY entity, legacy_key::int) FROM ferry.key_map") ?? "";
+        try
+        {
+            using var ws = new Support.Workspace();
+            District.WriteLegacy(ws, Schools, Students);
+            ws.Write("ferry.yaml", District.Manifest($$"""{ type: postgres, connection: "{{connection}}", schema: district }""", BatchSize));
+            Assert.True((await ws.Ferry("run", "ferry.yaml")).ExitCode == 3);
+            var loaded = Entries();
+            Assert.Equal(Schools - 1 + Students - District.Orphans(Schools, Students), loaded.Split(',').Length);
+            Execute("""
+                DROP VIEW ferry.key_map;
+                ALTER TABLE ferry.key_map_rows RENAME TO key_map;
+                INSERT INTO ferry.key_map SELECT b.entity, b.tenant, k.legacy_key, k.uuid, b.run_id FROM ferry.key_map_batches b, unnest(b.legacy_keys, b.uuids) AS k (legacy_key, uuid);
+                DROP TABLE ferry.key_map_batches;
+                """);
+            Assert.Equal("r", Scalar<char>("SELECT relkind FROM pg_class WHERE oid = 'ferry.key_map'::regclass").ToString());
+
+            // The next run finds every entry where the old form left it: nothing to add, no parent missing.
+            var rerun = await ws.Ferry("run", "ferry.yaml");
+            Assert.True(rerun.ExitCode == 3, rerun.ToString());
+            Assert.Equal("v", Scalar<char>("SELECT relkind FROM pg_class WHERE oid = 'ferry.key_map'::regclass").ToString());
+            Assert.Equal(loaded, Entries());
+            Assert.Equal(0L, Scalar<long>("SELECT count(*) FROM ferry.key_map_batches"));
+            Assert.Equal((long)(Students - District.Orphans(Schools, Students)), Scalar<long>("SELECT count(*) FROM district.student"));
+
+            // A new student gets one entry, next to the old ones; its school is found among them.
+            using (var legacy = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={ws.PathOf("legacy.db")};Pooling=False"))
+            {
+                legacy.Open();
+                using var insert = new Microsoft.Data.Sqlite.SqliteCommand($"INSERT INTO students VALUES ({Students + 1}, 1, 'newcomer')", legacy);
+                insert.ExecuteNonQuery();
+            }
+            Assert.True((await ws.Ferry("run", "ferry.yaml")).ExitCode == 3);
+            Assert.Equal(1L, Scalar<long>($"SELECT count(*) FROM ferry.key_map WHERE legacy_key = '{Students + 1}' AND entity = 'student'"));
+            Assert.Equal(1L, Scalar<long>($"SELECT count(*) FROM district.student s JOIN district.school c ON c.id = s.school_id WHERE s.legacy_id = {Students + 1} AND c.legacy_id = 1"));
+            Assert.Equal(0L, Scalar<long>("SELECT count(*) FROM (SELECT entity, tenant, legacy_key FROM ferry.key_map GROUP BY 1, 2, 3 HAVING count(*) > 1) d"));
+
+            // Rolling the runs back removes the entries of both forms.
+            foreach (var run in new[] { "3", "2", "1" })
+            {
+                var rollback = await ws.Ferry("rollback", run, "ferry.yaml");
+                Assert.True(rollback.ExitCode == 0, rollback.ToString());
+                if (run == "3")
+                    Assert.Equal(loaded, Entries());
+            }
+            Assert.Equal("", Entries());
+        }
+        finally
+        {
+            Npgsql.NpgsqlConnection.ClearAllPools();
+            Pg.Execute($"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+        }
+    }
 }

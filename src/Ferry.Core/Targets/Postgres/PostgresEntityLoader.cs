@@ -43,7 +43,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private string deferred = ""; // statements that go to the server ahead of the next one (Begin)
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
     private bool direct;    // the table held none of the rows when the entity began: COPY straight into it until a key conflicts
-    private bool keyMapDirect; // with direct: the key map held no entry of this entity and tenant either, so entries are COPYed straight into it
+    private KeyMap.LegacyKeySet.Growing? mapped; // the legacy keys the key map holds for this entity and tenant, and those this run added
     private (long RunId, string Entity)? prior; // the latest earlier run into this table, whose batch records can skip rows
     private const int PriorWindow = 16;
     private readonly Dictionary<int, byte[]?> priorDigests = [];
@@ -168,10 +168,11 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             DELETE FROM ferry.batches WHERE run_id = @run AND entity = @entity AND tenant IS NOT DISTINCT FROM @tenant AND state = 'landed';
             {(dryRun ? "" : "COMMIT;")}
             CREATE TEMP TABLE IF NOT EXISTS {work} (ord integer NOT NULL, {workColumns}{(plan.Spec.Mode == LoadMode.Scd2 ? ", act text, cur bigint" : "")}) ON COMMIT DELETE ROWS;
-            {(plan.Spec.LegacyKey is null ? "" : $"CREATE TEMP TABLE IF NOT EXISTS {KeyMapWork} (legacy_key text NOT NULL, uuid uuid NOT NULL) ON COMMIT DELETE ROWS;")}
             """, cancellationToken, ("target", plan.Spec.Table), ("schema", target.Schema), ("mode", plan.Spec.Mode.ToString().ToLowerInvariant()), ("position", plan.Position)).ConfigureAwait(false);
         if (plan.Spec.Mode == LoadMode.Upsert && keys.Count > 0)
             prior = await PriorRunAsync(cancellationToken).ConfigureAwait(false);
+        if (plan.Spec.LegacyKey is not null)
+            mapped = new(await target.ReadLegacyKeysAsync(plan.Spec.Name, plan.Tenant ?? "", cancellationToken).ConfigureAwait(false));
         if (plan.Spec.Mode == LoadMode.Scd2)
             await BeginHistoryAsync(cancellationToken).ConfigureAwait(false);
         if (outer)
@@ -199,9 +200,6 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         // An empty table holds nothing an earlier run's records describe (someone emptied it): no row is skipped.
         if (empty)
             prior = null;
-        keyMapDirect = direct && plan.Spec.LegacyKey is not null && await ScalarAsync<bool>(
-            "SELECT NOT EXISTS (SELECT FROM ferry.key_map WHERE entity = @entity AND tenant = @map_tenant)",
-            cancellationToken, ("map_tenant", plan.Tenant ?? "")).ConfigureAwait(false);
     }
 
     /// <param name="catalogType">As <see cref="ColumnTypesAsync"/> gives it: quoted where a keyword (<c>pg_catalog."numeric"</c>).</param>
@@ -490,68 +488,31 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         return await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    private const string KeyMapWork = "ferry_key_map_work";
-
     /// <summary>
     /// The key map gets the legacy key and UUID of every row the batch put in the table, found equal
-    /// included (a key already there keeps its entry): copied into a work table and moved from there,
-    /// in the batch's transaction, so entries commit exactly with their rows.
+    /// included, that it does not hold yet (a key already there keeps its entry): one row of
+    /// <c>ferry.key_map_batches</c>, in the batch's transaction, so entries commit exactly with their rows.
+    /// Which keys are new is known from the keys read when the entity began and those added since: no
+    /// key is sent twice, and a re-run sends none.
     /// </summary>
     private async Task RecordLegacyKeysAsync(Batch batch, CancellationToken cancellationToken)
     {
-        if (plan.Spec.LegacyKey is null || !batch.Rows.Any(r => r.Action != RowAction.Rejected && r.Legacy is not null))
+        if (mapped is null)
             return;
-        // A first load (rows COPYed straight into a table that was empty, no entry in the key map when
-        // the entity began) has only new legacy keys: they are COPYed straight into the key map, with no
-        // conflict handling per row. A conflict all the same (another manifest's entries) undoes that
-        // COPY, and this batch and the entity's later ones take the way below.
-        if (keyMapDirect && direct)
+        List<string>? legacyKeys = null;
+        List<Guid>? uuids = null;
+        foreach (var row in batch.Rows)
         {
-            await ExecuteAsync("SAVEPOINT ferry_key_map", cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await using (var straight = await BeginCopyAsync("COPY ferry.key_map (entity, tenant, legacy_key, uuid, run_id) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
-                {
-                    var tenant = plan.Tenant ?? "";
-                    foreach (var row in batch.Rows)
-                    {
-                        if (row.Action == RowAction.Rejected || row.Legacy is not { } entry)
-                            continue;
-                        straight.StartRow();
-                        straight.Write(plan.Spec.Name, NpgsqlDbType.Text);
-                        straight.Write(tenant, NpgsqlDbType.Text);
-                        straight.Write(entry.LegacyKey, NpgsqlDbType.Text);
-                        straight.Write(entry.Uuid, NpgsqlDbType.Uuid);
-                        straight.Write(runId, NpgsqlDbType.Bigint);
-                    }
-                    await straight.CompleteAsync(cancellationToken).ConfigureAwait(false);
-                }
-                await ExecuteAsync("RELEASE ferry_key_map", cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (PostgresException ex) when (ex.SqlState.StartsWith("23", StringComparison.Ordinal))
-            {
-                await ExecuteAsync("ROLLBACK TO ferry_key_map; RELEASE ferry_key_map", cancellationToken).ConfigureAwait(false);
-                keyMapDirect = false;
-            }
+            if (row.Action == RowAction.Rejected || row.Legacy is not { } entry || !mapped.Add(entry.LegacyKey))
+                continue;
+            (legacyKeys ??= []).Add(entry.LegacyKey);
+            (uuids ??= []).Add(entry.Uuid);
         }
-        await using (var copy = await BeginCopyAsync($"COPY {KeyMapWork} (legacy_key, uuid) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
-        {
-            foreach (var row in batch.Rows)
-            {
-                if (row.Action == RowAction.Rejected || row.Legacy is not { } entry)
-                    continue;
-                copy.StartRow();
-                copy.Write(entry.LegacyKey, NpgsqlDbType.Text);
-                copy.Write(entry.Uuid, NpgsqlDbType.Uuid);
-            }
-            await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await ExecuteAsync($"""
-            WITH moved AS (DELETE FROM {KeyMapWork} RETURNING legacy_key, uuid)
-            INSERT INTO ferry.key_map (entity, tenant, legacy_key, uuid, run_id) SELECT @entity, @map_tenant, legacy_key, uuid, @run FROM moved
-            ON CONFLICT DO NOTHING
-            """, cancellationToken, ("map_tenant", plan.Tenant ?? "")).ConfigureAwait(false);
+        if (legacyKeys is null)
+            return;
+        await ExecuteAsync("""
+            INSERT INTO ferry.key_map_batches (run_id, entity, tenant, batch_no, legacy_keys, uuids) VALUES (@run, @entity, @map_tenant, @batch, @legacy_keys, @uuids)
+            """, cancellationToken, ("map_tenant", plan.Tenant ?? ""), ("batch", batch.Number), ("legacy_keys", legacyKeys.ToArray()), ("uuids", uuids!.ToArray())).ConfigureAwait(false);
     }
 
     private const string LinesSql = BatchArrays.LinesSql, KeysSql = BatchArrays.KeysSql;

@@ -133,9 +133,17 @@ internal static class PostgresLedgerSchema
         {Index("undo_run", "ferry.undo", "run_id, entity")}
         {Index("undo_key", "ferry.undo", "entity, business_key")}
         -- The key map: each legacy key of an entity and tenant ('' without tenants) that a run loaded,
-        -- its UUID (v5 of entity, tenant and key) and the run that first loaded it. Written in the
-        -- transaction that loads the row; never changed; a rollback deletes its run's entries.
-        CREATE TABLE IF NOT EXISTS ferry.key_map (
+        -- its UUID (v5 of entity, tenant and key) and the run that first loaded it, one row a key in the
+        -- view ferry.key_map. A batch's new keys are one row of ferry.key_map_batches (two arrays), written
+        -- in the batch's transaction: a row a key with its primary key had cost the server more than the
+        -- COPY of the rows themselves. Ledgers made before keep their entries in ferry.key_map_rows, one
+        -- row a key. Never changed; a rollback deletes its run's entries.
+        DO $$ BEGIN
+            IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('ferry.key_map')) = 'r' THEN
+                ALTER TABLE ferry.key_map RENAME TO key_map_rows;
+            END IF;
+        END $$;
+        CREATE TABLE IF NOT EXISTS ferry.key_map_rows (
             entity     text NOT NULL,
             tenant     text NOT NULL,
             legacy_key text NOT NULL,
@@ -143,6 +151,34 @@ internal static class PostgresLedgerSchema
             run_id     bigint NOT NULL,
             PRIMARY KEY (entity, tenant, legacy_key)
         );
+        DO $$ BEGIN
+            IF to_regclass('ferry.key_map_batches') IS NULL THEN
+                CREATE TABLE ferry.key_map_batches (
+                    run_id      bigint NOT NULL,
+                    entity      text NOT NULL,
+                    tenant      text NOT NULL,
+                    batch_no    integer NOT NULL,
+                    legacy_keys text[] NOT NULL,
+                    uuids       uuid[] NOT NULL,
+                    PRIMARY KEY (run_id, entity, batch_no)
+                );
+                CREATE INDEX key_map_batches_entity ON ferry.key_map_batches (entity, tenant);
+                -- UUIDs are random bytes, which do not compress: kept out of line without trying.
+                ALTER TABLE ferry.key_map_batches ALTER COLUMN uuids SET STORAGE EXTERNAL;
+                BEGIN
+                    ALTER TABLE ferry.key_map_batches ALTER COLUMN legacy_keys SET COMPRESSION lz4;
+                EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+                    NULL; -- a server without lz4 keeps pglz
+                END;
+            END IF;
+            IF to_regclass('ferry.key_map') IS NULL THEN
+                CREATE VIEW ferry.key_map AS
+                    SELECT entity, tenant, legacy_key, uuid, run_id FROM ferry.key_map_rows
+                    UNION ALL
+                    SELECT b.entity, b.tenant, k.legacy_key, k.uuid, b.run_id
+                    FROM ferry.key_map_batches b, unnest(b.legacy_keys, b.uuids) AS k (legacy_key, uuid);
+            END IF;
+        END $$;
         -- Tenants: each batch record and undo entry names its tenant (NULL without tenants), and each
         -- entity of a run has counts per tenant and is complete per tenant.
         DO $$ BEGIN

@@ -100,9 +100,25 @@ internal static class PostgresPartialRollback
             // Key-map entries this run made for rows now deleted go too: a lookup must not find a parent the target lost.
             if (spec.LegacyKey is not null && spec.Columns.FirstOrDefault(c => c.UuidFromLegacy) is { } uuid)
                 await ExecuteAsync(connection, $"""
-                    DELETE FROM ferry.key_map m USING (SELECT DISTINCT coalesce(tenant, '') AS tenant FROM ferry_rollback WHERE entity = @name) s
+                    DELETE FROM ferry.key_map_rows m USING (SELECT DISTINCT coalesce(tenant, '') AS tenant FROM ferry_rollback WHERE entity = @name) s
                     WHERE m.run_id = @run AND m.entity = @name AND m.tenant = s.tenant
-                      AND NOT EXISTS (SELECT FROM {table} t WHERE t.{Quote(uuid.Target)} = m.uuid)
+                      AND NOT EXISTS (SELECT FROM {table} t WHERE t.{Quote(uuid.Target)} = m.uuid);
+                    WITH kept AS (
+                        SELECT b.batch_no, bool_and(e.present) AS all_kept,
+                               array_agg(e.legacy_key ORDER BY e.n) FILTER (WHERE e.present) AS legacy_keys,
+                               array_agg(e.uuid ORDER BY e.n) FILTER (WHERE e.present) AS uuids
+                        FROM ferry.key_map_batches b
+                        JOIN (SELECT DISTINCT coalesce(tenant, '') AS tenant FROM ferry_rollback WHERE entity = @name) s ON s.tenant = b.tenant
+                        CROSS JOIN LATERAL (SELECT x.legacy_key, x.uuid, x.n, EXISTS (SELECT FROM {table} t WHERE t.{Quote(uuid.Target)} = x.uuid) AS present
+                                            FROM unnest(b.legacy_keys, b.uuids) WITH ORDINALITY AS x (legacy_key, uuid, n)) e
+                        WHERE b.run_id = @run AND b.entity = @name
+                        GROUP BY b.batch_no
+                    ), thinned AS (
+                        UPDATE ferry.key_map_batches b SET legacy_keys = k.legacy_keys, uuids = k.uuids FROM kept k
+                        WHERE b.run_id = @run AND b.entity = @name AND b.batch_no = k.batch_no AND NOT k.all_kept AND k.legacy_keys IS NOT NULL
+                    )
+                    DELETE FROM ferry.key_map_batches b USING kept k
+                    WHERE b.run_id = @run AND b.entity = @name AND b.batch_no = k.batch_no AND k.legacy_keys IS NULL;
                     """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
             // The earliest image within the undone batches is the row as it was before them.
             var restored = await PostgresRollback.RestoreAsync(connection, table, spec.Columns, keys,

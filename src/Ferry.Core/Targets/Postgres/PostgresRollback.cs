@@ -137,7 +137,7 @@ public static class PostgresRollback
             results.Add(new RollbackEntity(entity, deleted, restored, false));
         }
         // The legacy keys the run mapped first go with its rows; entries of earlier runs stay (their rows do).
-        await ExecuteAsync(connection, "DELETE FROM ferry.key_map WHERE run_id = @run", runId, null, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, "DELETE FROM ferry.key_map_rows WHERE run_id = @run; DELETE FROM ferry.key_map_batches WHERE run_id = @run", runId, null, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync(connection, "UPDATE ferry.runs SET status = 'rolled_back', rolled_back_at = now() WHERE run_id = @run", runId, null, cancellationToken).ConfigureAwait(false);
         // What the tables hold no longer follows from the batch records of the runs that loaded them:
         // none of those records skips a row any more.
