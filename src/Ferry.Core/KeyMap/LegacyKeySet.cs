@@ -61,58 +61,37 @@ public sealed class LegacyKeySet
 
     private static long Hash(string text) => unchecked((long)XxHash3.HashToUInt64(MemoryMarshal.AsBytes(text.AsSpan())));
 
-    /// <summary>This set and the sorted keys given, merged in one pass.</summary>
-    private LegacyKeySet Merge(long[] moreIntegers, long[] moreHashes) => new(MergeSorted(integers, moreIntegers), MergeSorted(hashes, moreHashes));
-
-    private static long[] MergeSorted(long[] a, long[] b)
-    {
-        if (b.Length == 0)
-            return a;
-        var merged = new long[a.Length + b.Length];
-        int i = 0, j = 0, k = 0;
-        while (i < a.Length && j < b.Length)
-            merged[k++] = a[i] <= b[j] ? a[i++] : b[j++];
-        while (i < a.Length)
-            merged[k++] = a[i++];
-        while (j < b.Length)
-            merged[k++] = b[j++];
-        return merged;
-    }
-
     /// <summary>
-    /// A set that keys join as a run records them: the keys the map held when the entity began, sorted,
-    /// and the keys added since in hash sets, merged into the sorted arrays every 131,072 keys, so that
-    /// a key costs 8 bytes plus little more however many a run adds.
+    /// A set that keys join as a run records them, 8 bytes a key: the keys the map held when the entity
+    /// began, sorted, with each new key above all of them appended (a database source gives its keys in
+    /// key order); a key that comes out of order goes to a hash set (about 20 bytes a key).
+    /// Arrays grow by doubling, so the large ones are allocated a few times, not with every batch.
     /// </summary>
     public sealed class Growing(LegacyKeySet start)
     {
-        private const int MergeEvery = 1 << 17;
-        private LegacyKeySet known = start;
-        private readonly HashSet<long> newIntegers = [];
-        private readonly HashSet<long> newHashes = [];
+        private readonly Ascending integers = new(start.integers);
+        private readonly Ascending hashes = new(start.hashes);
 
         /// <summary>Adds the key; false when the set had it (or, for a key that is not an integer, a key of the same 64-bit hash).</summary>
-        public bool Add(string legacyKey)
+        public bool Add(string legacyKey) =>
+            TryInteger(legacyKey, out var value) ? integers.Add(value) : hashes.Add(Hash(legacyKey));
+
+        private sealed class Ascending(long[] sorted)
         {
-            bool added;
-            if (TryInteger(legacyKey, out var value))
-                added = Array.BinarySearch(known.integers, value) < 0 && newIntegers.Add(value);
-            else
+            private long[] sorted = sorted;
+            private int count = sorted.Length;
+            private HashSet<long>? outOfOrder;
+
+            public bool Add(long value)
             {
-                var hash = Hash(legacyKey);
-                added = Array.BinarySearch(known.hashes, hash) < 0 && newHashes.Add(hash);
+                if (count > 0 && value <= sorted[count - 1])
+                    return Array.BinarySearch(sorted, 0, count, value) < 0 && (outOfOrder ??= []).Add(value);
+                // Above every sorted key, so above every key out of order too: new.
+                if (count == sorted.Length)
+                    Array.Resize(ref sorted, Math.Max(1024, count * 2));
+                sorted[count++] = value;
+                return true;
             }
-            if (added && newIntegers.Count + newHashes.Count >= MergeEvery)
-            {
-                var ints = newIntegers.ToArray();
-                var hashed = newHashes.ToArray();
-                Array.Sort(ints);
-                Array.Sort(hashed);
-                known = known.Merge(ints, hashed);
-                newIntegers.Clear();
-                newHashes.Clear();
-            }
-            return added;
         }
     }
 

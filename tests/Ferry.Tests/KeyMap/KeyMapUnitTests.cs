@@ -48,27 +48,33 @@ public class KeyMapUnitTests
     }
 
     [Fact]
-    public void A_growing_key_set_adds_each_key_once_across_its_merges()
+    public void A_growing_key_set_adds_each_key_once_in_key_order_and_out_of_it()
     {
+        static string Text(int i) => i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var builder = new LegacyKeySet.Builder();
-        foreach (var key in new[] { "5", "A-5" })
+        foreach (var key in new[] { "5", "A-5", "200000" })
             builder.Add(key);
         var set = new LegacyKeySet.Growing(builder.Build());
         Assert.False(set.Add("5"));
         Assert.False(set.Add("A-5"));
-        // 300,000 keys of each kind: the keys added since the start are merged into the sorted arrays twice on the way.
-        for (var i = 300_000; i >= 1; i--)
+        // In key order (appended), then against it (the hash set), each key twice in a row.
+        foreach (var i in Enumerable.Range(1, 150_000).Concat(Enumerable.Range(150_001, 150_000).Reverse()))
         {
-            Assert.Equal(i != 5, set.Add(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            Assert.Equal(i != 5, set.Add("A-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            var isNew = i != 5 && i != 200_000;
+            Assert.Equal(isNew, set.Add(Text(i)));
+            Assert.False(set.Add(Text(i)));
+            Assert.Equal(i != 5, set.Add("A-" + Text(i)));
         }
         for (var i = 1; i <= 300_000; i += 997)
         {
-            Assert.False(set.Add(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            Assert.False(set.Add("A-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            Assert.False(set.Add(Text(i)));
+            Assert.False(set.Add("A-" + Text(i)));
         }
         Assert.True(set.Add("0"));
         Assert.True(set.Add("05"));
+        Assert.True(set.Add("-7"));
+        Assert.True(set.Add("300001"));
+        Assert.False(set.Add("300001"));
         Assert.True(set.Add("A-300001"));
     }
 
