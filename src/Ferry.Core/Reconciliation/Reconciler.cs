@@ -443,7 +443,7 @@ public static class Reconciler
         public bool Holds(string key) =>
             rows.ContainsKey(key) || rows.Count < size || (highestFirst.TryPeek(out _, out var highest) && Hash(key) < highest);
 
-        private ulong Hash(string key) => XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(key), seed);
+        private ulong Hash(string key) => XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan()), seed);
     }
 
     /// <summary>Keys and hashes written to one file per partition (chosen by a hash of the key).</summary>
@@ -475,7 +475,7 @@ public static class Reconciler
         }
 
         private static int Partition(string key, int partitions) =>
-            partitions == 1 ? 0 : (int)(XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(key)) % (ulong)partitions);
+            partitions == 1 ? 0 : (int)(XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan())) % (ulong)partitions);
 
         private static string PathOf(string folder, string side, int partition) => Path.Combine(folder, $"{side}-{partition}.bin");
 

@@ -53,4 +53,19 @@ public class PgBatchArraysTests
         Assert.Null(lines);
         Assert.Equal(new string?[] { "K" }, keys!.AsEnumerable());
     }
+
+    [Fact]
+    public async Task Consecutive_lines_go_as_their_first_and_last_and_come_back_every_one()
+    {
+        var consecutive = Enumerable.Range(0, 10_000).Select(i => new BatchRow(1_000_000_000_001 + i, []) { Key = $"K{i}" }).ToList();
+        Assert.Equal("1000000000001-1000000010000", new BatchArrays().Lines(consecutive));
+        Assert.Equal(consecutive.Select(r => r.Line), (await RoundTrip(consecutive)).Lines);
+
+        // One gap anywhere, or a single row, goes line by line.
+        var gap = consecutive.Where(r => r.Line != 1_000_000_005_000).ToList();
+        Assert.Contains(',', new BatchArrays().Lines(gap));
+        Assert.Equal(gap.Select(r => r.Line), (await RoundTrip(gap)).Lines);
+        var single = (await RoundTrip([new BatchRow(7, []) { Key = "K" }])).Lines;
+        Assert.Equal(new long[] { 7 }, single!.AsEnumerable());
+    }
 }

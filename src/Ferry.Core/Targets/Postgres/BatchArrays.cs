@@ -16,8 +16,13 @@ internal sealed class BatchArrays
 {
     private const char KeySeparator = '\u001F', NullKey = '\u001E';
 
-    /// <summary>The lines' array from <c>@lines</c>; NULL stays NULL.</summary>
-    public const string LinesSql = "string_to_array(@lines::text, ',')::bigint[]";
+    /// <summary>
+    /// The lines' array from <c>@lines</c>: <c>first-last</c> for consecutive lines (the usual batch,
+    /// which the server then counts out itself), else the lines joined by commas; NULL stays NULL.
+    /// </summary>
+    public const string LinesSql = "CASE WHEN strpos(@lines::text, '-') > 0 " +
+                                   "THEN ARRAY(SELECT generate_series(split_part(@lines::text, '-', 1)::bigint, split_part(@lines::text, '-', 2)::bigint)) " +
+                                   "ELSE string_to_array(@lines::text, ',')::bigint[] END";
 
     /// <summary>The keys' array from <c>@keys</c>, split or (with <c>@keys_json</c>) unnested; NULL stays NULL.</summary>
     public const string KeysSql = "CASE WHEN @keys_json THEN ARRAY(SELECT v FROM json_array_elements_text(@keys::json) WITH ORDINALITY e(v, n) ORDER BY n) " +
@@ -28,6 +33,11 @@ internal sealed class BatchArrays
 
     public string Lines(IReadOnlyList<BatchRow> rows)
     {
+        var consecutive = rows.Count > 1;
+        for (var i = 1; consecutive && i < rows.Count; i++)
+            consecutive = rows[i].Line == rows[i - 1].Line + 1;
+        if (consecutive)
+            return string.Create(CultureInfo.InvariantCulture, $"{rows[0].Line}-{rows[^1].Line}");
         text.Clear();
         for (var i = 0; i < rows.Count; i++)
         {
