@@ -18,6 +18,11 @@
 #                 and undo log, and the reconciliation at the end of the run (not --no-reconcile)
 #   ferry_p1      `ferry run --parallel 1` of the three districts (tenants) into schema via_tenants
 #   ferry_p3      the same with `--parallel 3`
+#   pg_copy       PostgreSQL alone: the three legacy tables (exported once by sqlite3 as CSV, untimed)
+#                 loaded by one psql session's `\copy … csv header` into tables with their integer
+#                 primary keys: what the server needs for these rows with keys maintained while
+#                 they arrive, and no key mapped, no lookup, no ledger, no reconciliation
+#   pg_copy_bare  the same into tables without any index: the floor of moving the rows at all
 #
 # and prints a table (wall seconds, rows/s over all three tables, peak RSS, client CPU, load) and
 # the ratios the targets are stated in: pgloader / ferry (≥ 5), ferry's peak RSS (< 400 MB), and
@@ -43,7 +48,7 @@ FERRY=$OUT/ferry/ferry
 SEED=42
 BATCH_SIZE=10000
 STUDENTS=1000000
-CASES="pgloader ferry ferry_p1 ferry_p3"
+CASES="pgloader ferry ferry_p1 ferry_p3 pg_copy pg_copy_bare"
 
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -72,7 +77,7 @@ parse_arguments() {
     [[ $STUDENTS =~ ^[1-9][0-9]*$ ]] || die "--students: '$STUDENTS' is not a positive integer"
     local name
     for name in $CASES; do
-        declare -F "case_$name" >/dev/null || die "unknown case '$name' (known: pgloader ferry ferry_p1 ferry_p3)"
+        declare -F "case_$name" >/dev/null || die "unknown case '$name' (known: pgloader ferry ferry_p1 ferry_p3 pg_copy pg_copy_bare)"
     done
 }
 
@@ -173,7 +178,7 @@ measure() {
     local name=$1 allowed=$2
     shift 2
     local log="$LOGS/$name.log" timing="$LOGS/$name.time" rc user system load
-    printf '  %-10s %10s rows … ' "$name" "$TOTAL_ROWS"
+    printf '  %-12s %10s rows … ' "$name" "$TOTAL_ROWS"
     if /usr/bin/time -f '%e %M %U %S' -o "$timing" "$@" >"$log" 2>&1; then rc=0; else rc=$?; fi
     load=$(cut -d' ' -f1 /proc/loadavg)
     if [[ " $allowed " != *" $rc "* ]]; then
@@ -310,6 +315,31 @@ run_tenants() {
 case_ferry_p1() { run_tenants ferry_p1 1; }
 case_ferry_p3() { run_tenants ferry_p3 3; }
 
+# run_pg_copy CASE KEY — psql's \copy of the legacy tables' CSV into tables typed as the legacy ones,
+# with KEY ("primary key" or nothing) on each id.
+run_pg_copy() {
+    local name=$1 key=$2 db csv=$WORK/csv_$STUDENTS table
+    db=$(case_database "$name")
+    mkdir -p "$csv"
+    for table in schools students enrollments; do
+        [[ -s $csv/$table.csv && $csv/$table.csv -nt $LEGACY ]] || sqlite3 -csv -header "$LEGACY" "SELECT * FROM $table ORDER BY id" >"$csv/$table.csv"
+    done
+    pg_fresh_database "$name"
+    pg_sql "$db" "CREATE SCHEMA via_copy;
+        CREATE TABLE via_copy.schools (id bigint $key, name text NOT NULL, city text);
+        CREATE TABLE via_copy.students (id bigint $key, school_id bigint NOT NULL, first_name text, last_name text, birth_date date, grade integer);
+        CREATE TABLE via_copy.enrollments (id bigint $key, student_id bigint NOT NULL, school_id bigint NOT NULL, school_year text, grade integer, enrolled_on date)" >/dev/null
+    measure "$name" "0" psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
+        -c "\\copy via_copy.schools from '$csv/schools.csv' csv header" \
+        -c "\\copy via_copy.students from '$csv/students.csv' csv header" \
+        -c "\\copy via_copy.enrollments from '$csv/enrollments.csv' csv header"
+    expect_counts "$name" via_copy schools students enrollments
+    pg_drop_database "$name"
+}
+
+case_pg_copy() { run_pg_copy pg_copy "PRIMARY KEY"; }
+case_pg_copy_bare() { run_pg_copy pg_copy_bare ""; }
+
 # ---- report -----------------------------------------------------------------------------------
 
 report() {
@@ -323,12 +353,12 @@ report() {
         echo "|---|---:|---:|---:|---:|---:|---:|"
     } >"$md"
     echo
-    printf '%-10s %10s %9s %9s %13s %8s %6s\n' case rows seconds rows/s "peak RSS MB" "CPU s" load
-    printf '%-10s %10s %9s %9s %13s %8s %6s\n' ---------- ---------- --------- --------- ------------- -------- ------
+    printf '%-12s %10s %9s %9s %13s %8s %6s\n' case rows seconds rows/s "peak RSS MB" "CPU s" load
+    printf '%-12s %10s %9s %9s %13s %8s %6s\n' ------------ ---------- --------- --------- ------------- -------- ------
     for name in "${RESULT_CASE[@]}"; do
         local s=${SECONDS_OF[$name]} kb=${KB_OF[$name]} cpu=${CPU_OF[$name]} la=${LOAD_OF[$name]}
         awk -v c="$name" -v r="$TOTAL_ROWS" -v s="$s" -v kb="$kb" -v cpu="$cpu" -v la="$la" 'BEGIN {
-            printf "%-10s %10d %9.2f %9.0f %13.1f %8s %6s\n", c, r, s, (s > 0 ? r / s : 0), kb / 1024, cpu, la }'
+            printf "%-12s %10d %9.2f %9.0f %13.1f %8s %6s\n", c, r, s, (s > 0 ? r / s : 0), kb / 1024, cpu, la }'
         awk -v c="$name" -v r="$TOTAL_ROWS" -v s="$s" -v kb="$kb" -v cpu="$cpu" -v la="$la" 'BEGIN {
             printf "| %s | %d | %.2f | %.0f | %.1f | %s | %s |\n", c, r, s, (s > 0 ? r / s : 0), kb / 1024, cpu, la }' >>"$md"
     done
@@ -339,6 +369,11 @@ report() {
     lines+=("pgloader / ferry: $pf (target ≥ 5: $(verdict "$pf" ">=" 5))")
     lines+=("ferry peak RSS: $rss MB (target < 400 MB: $(verdict "$rss" "<" 400))")
     lines+=("ferry --parallel 3 speed-up over --parallel 1 (three districts): $speedup")
+    if [[ -n ${SECONDS_OF[pgloader]:-} && -n ${SECONDS_OF[pg_copy_bare]:-} ]]; then
+        local goal
+        goal=$(awk -v p="${SECONDS_OF[pgloader]}" 'BEGIN { printf "%.2f", p / 5 }')
+        lines+=("5x faster than pgloader is ${goal}s; PostgreSQL's own \\copy of the legacy rows: ${SECONDS_OF[pg_copy]:-n/a}s with primary keys, ${SECONDS_OF[pg_copy_bare]}s without any index")
+    fi
     echo >>"$md"
     local line
     for line in "${lines[@]}"; do
