@@ -32,7 +32,7 @@ public static class ReadAhead
             {
                 chunks.Writer.Complete(ex);
             }
-        }, stop.Token);
+        }, CancellationToken.None); // always started, so that it always completes the channel
         try
         {
             await foreach (var chunk in chunks.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
