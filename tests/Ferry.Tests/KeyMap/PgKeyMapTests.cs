@@ -185,6 +185,50 @@ public class PgKeyMapTests
     }
 
     [Fact]
+    public async Task A_batch_done_again_after_a_rollback_that_kept_some_of_its_entries_adds_the_rest_to_them()
+    {
+        using var pg = Start();
+        var ws = pg.Workspace;
+        const int Late = Students - 11; // a student of the last batch, whose school is there
+        void Legacy(string sql)
+        {
+            using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={ws.PathOf("legacy.db")};Pooling=False");
+            connection.Open();
+            using var command = new Microsoft.Data.Sqlite.SqliteCommand(sql, connection);
+            command.ExecuteNonQuery();
+        }
+        Legacy($"DELETE FROM students WHERE id = {Late}");
+        Assert.True((await ws.Ferry("run", "ferry.yaml")).ExitCode == 3);
+        var run1 = RunsOf(pg)[0];
+        var lastBatch = Pg.Count("SELECT max(batch_no) FROM ferry.batches WHERE run_id = @r AND entity = @e", ("r", run1), ("e", StudentEntity));
+        // The last batch's students lose their entries (rows held without them, as rows another manifest
+        // loaded would be), and the source gets the late student, who falls in that batch.
+        Pg.Execute("DELETE FROM ferry.key_map_batches WHERE run_id = @r AND entity = @e AND batch_no = @b", ("r", run1), ("e", StudentEntity), ("b", lastBatch));
+        Legacy($"INSERT INTO students VALUES ({Late}, {District.SchoolOf(Late, Schools)}, 'Student {Late}')");
+
+        // The next run records the batch's keys again and inserts the late student; its last batch is then rolled back.
+        var second = await ws.Ferry("run", "ferry.yaml");
+        Assert.True(second.ExitCode == 3, second.ToString());
+        var run2 = RunsOf(pg)[1];
+        var last2 = Pg.Count("SELECT max(batch_no) FROM ferry.batches WHERE run_id = @r AND entity = @e", ("r", run2), ("e", StudentEntity));
+        Assert.Equal(1, Pg.Count("SELECT count(*) FROM ferry.key_map WHERE run_id = @r AND entity = @e AND legacy_key = @k", ("r", run2), ("e", StudentEntity), ("k", Late.ToString(CultureInfo.InvariantCulture))));
+        var rollback = await ws.Ferry("rollback", run2.ToString(CultureInfo.InvariantCulture), "ferry.yaml", "--entity", StudentEntity, "--batches", $"{last2}-{last2}");
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+        Assert.Equal(0, Pg.Count($"""SELECT count(*) FROM "{pg.Schema}".student WHERE legacy_id = {Late}"""));
+        Assert.Equal(0, Unmatched(pg, "student"));
+        Assert.True(Pg.Count("SELECT count(*) FROM ferry.key_map_batches WHERE run_id = @r AND entity = @e AND batch_no = @b", ("r", run2), ("e", StudentEntity), ("b", last2)) == 1,
+            "the rollback kept the entries of the batch's rows it did not delete");
+
+        // Resumed, the batch's row in the key map gets the late student's key beside the ones it kept.
+        var resumed = await ws.Ferry("run", "ferry.yaml", "--resume");
+        Assert.True(resumed.ExitCode == 3, resumed.ToString());
+        Assert.Equal(1, Pg.Count($"""SELECT count(*) FROM "{pg.Schema}".student WHERE legacy_id = {Late}"""));
+        Assert.Equal(0, Unmatched(pg, "student"));
+        Assert.Equal(1, Pg.Count("SELECT count(*) FROM ferry.key_map WHERE entity = @e AND legacy_key = @k", ("e", StudentEntity), ("k", Late.ToString(CultureInfo.InvariantCulture))));
+        Assert.Empty(Pg.Query("SELECT entity, tenant, legacy_key FROM ferry.key_map WHERE entity = @e GROUP BY 1, 2, 3 HAVING count(*) > 1", ("e", StudentEntity)));
+    }
+
+    [Fact]
     public async Task A_ledger_with_a_row_a_key_is_upgraded_in_place_and_keeps_serving_lookups_reruns_and_rollback()
     {
         // A database of its own: the test puts the ledger's key map back in the form older versions wrote.

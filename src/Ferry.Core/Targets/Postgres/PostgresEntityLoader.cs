@@ -510,8 +510,11 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
         if (legacyKeys is null)
             return;
+        // A batch done again after a batch-range rollback finds its row there when the rollback kept
+        // entries of rows it did not delete: the new keys join them.
         await ExecuteAsync("""
-            INSERT INTO ferry.key_map_batches (run_id, entity, tenant, batch_no, legacy_keys, uuids) VALUES (@run, @entity, @map_tenant, @batch, @legacy_keys, @uuids)
+            INSERT INTO ferry.key_map_batches AS b (run_id, entity, tenant, batch_no, legacy_keys, uuids) VALUES (@run, @entity, @map_tenant, @batch, @legacy_keys, @uuids)
+            ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET legacy_keys = b.legacy_keys || EXCLUDED.legacy_keys, uuids = b.uuids || EXCLUDED.uuids
             """, cancellationToken, ("map_tenant", plan.Tenant ?? ""), ("batch", batch.Number), ("legacy_keys", legacyKeys.ToArray()), ("uuids", uuids!.ToArray())).ConfigureAwait(false);
     }
 
