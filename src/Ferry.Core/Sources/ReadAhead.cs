@@ -15,22 +15,35 @@ public static class ReadAhead
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var reading = Task.Run(async () =>
         {
+            var chunk = new List<SourceRow>(chunkSize);
             try
             {
                 while (true)
                 {
-                    var chunk = new List<SourceRow>(chunkSize);
                     while (chunk.Count < chunkSize && await source.ReadAsync(stop.Token).ConfigureAwait(false) is { } row)
                         chunk.Add(row);
                     if (chunk.Count == 0)
                         break;
                     await chunks.Writer.WriteAsync(chunk, stop.Token).ConfigureAwait(false);
+                    chunk = new List<SourceRow>(chunkSize);
                 }
                 chunks.Writer.Complete();
             }
             catch (Exception ex)
             {
-                chunks.Writer.Complete(ex);
+                // The rows read before the source broke go to the taker ahead of the error.
+                if (chunk.Count > 0 && ex is not OperationCanceledException)
+                {
+                    try
+                    {
+                        await chunks.Writer.WriteAsync(chunk, stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // The taker stopped: it wants no more rows.
+                    }
+                }
+                chunks.Writer.TryComplete(ex);
             }
         }, CancellationToken.None); // always started, so that it always completes the channel
         try
