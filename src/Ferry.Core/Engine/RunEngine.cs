@@ -226,7 +226,7 @@ public static class RunEngine
 
     /// <summary>
     /// One entity, in three stages on their own tasks so that the cores share the work: one parses
-    /// the source into batches of records, one validates, maps and hashes them, and this one loads
+    /// the source into batches of records (<see cref="ReadAhead"/>), one validates, maps and hashes them, and this one loads
     /// them. At most five batches are in memory at once: one per stage and one waiting between each.
     /// </summary>
     private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, EntityCheckpoint? checkpoint, BatchNumbers.Counter numbers, ISourceReader source,
@@ -240,10 +240,8 @@ public static class RunEngine
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         var keyMap = await KeyMapScope.BindAsync(plan, target, cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var records = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var reading = Task.Run(() => ReadRecordsAsync(plan, source, checkpoint?.LastLine ?? 0, records.Writer, stop.Token), stop.Token);
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, columns, checkpoint?.LastLine ?? 0, records.Reader, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, batches.Writer, stop.Token), stop.Token);
         try
         {
             await foreach (var rows in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -265,14 +263,14 @@ public static class RunEngine
                         observer.RowRejected(run, plan, number, row, source.Origin);
                 observer.BatchCommitted(run, plan, number, counts, totals, source.Progress);
             }
-            await Task.WhenAll(reading, mapping).ConfigureAwait(false);
+            await mapping.ConfigureAwait(false);
         }
         catch
         {
             await stop.CancelAsync().ConfigureAwait(false);
             try
             {
-                await Task.WhenAll(reading, mapping).ConfigureAwait(false);
+                await mapping.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -287,8 +285,14 @@ public static class RunEngine
         observer.EntityFinished(run, plan, totals);
     }
 
-    private static async Task ReadRecordsAsync(EntityPlan plan, ISourceReader source, long resumeAfter, ChannelWriter<List<SourceRow>> records, CancellationToken cancellationToken)
+    /// <param name="resumeAfter">The last source line an interrupted attempt committed: rows up to it are
+    /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
+    private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter,
+        ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
     {
+        var columns = source.Columns.ToList();
+        var corrects = columns.IndexOf(CorrectsColumn);
+        var correctsEntity = columns.IndexOf(CorrectsEntityColumn);
         var batchSize = plan.Spec.BatchSize;
         try
         {
@@ -296,49 +300,18 @@ public static class RunEngine
             // again, unless a 'unique' rule must see their values again.
             if (resumeAfter > 0 && source is IKeysetSource keyset && !plan.Spec.Rules.Any(r => r.Kind == RuleKind.Unique))
                 await keyset.SeekAfterLineAsync(resumeAfter, cancellationToken).ConfigureAwait(false);
-            while (true)
-            {
-                var rows = new List<SourceRow>(batchSize);
-                while (rows.Count < batchSize && await source.ReadAsync(cancellationToken).ConfigureAwait(false) is { } record)
-                    rows.Add(record);
-                if (rows.Count == 0)
-                    break;
-                await records.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
-            }
-            records.Complete();
-        }
-        catch (Exception ex)
-        {
-            records.Complete(ex);
-            throw;
-        }
-    }
-
-    /// <param name="resumeAfter">The last source line an interrupted attempt committed: rows up to it are
-    /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
-    private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, IReadOnlyList<string> sourceColumns, long resumeAfter,
-        ChannelReader<List<SourceRow>> records, ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
-    {
-        var columns = sourceColumns.ToList();
-        var corrects = columns.IndexOf(CorrectsColumn);
-        var correctsEntity = columns.IndexOf(CorrectsEntityColumn);
-        var batchSize = plan.Spec.BatchSize;
-        try
-        {
             var rows = new List<BatchRow>(batchSize);
-            await foreach (var chunk in records.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            // The source is parsed a batch ahead, on a thread of its own.
+            await foreach (var record in ReadAhead.RowsAsync(source, batchSize, cancellationToken).ConfigureAwait(false))
             {
-                foreach (var record in chunk)
+                // A stage id names a row of one entity's staging table: it corrects only that entity's row.
+                var row = Prepare(plan, keyMap, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
+                if (record.Line > resumeAfter)
+                    rows.Add(row);
+                if (rows.Count == batchSize)
                 {
-                    // A stage id names a row of one entity's staging table: it corrects only that entity's row.
-                    var row = Prepare(plan, keyMap, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
-                    if (record.Line > resumeAfter)
-                        rows.Add(row);
-                    if (rows.Count == batchSize)
-                    {
-                        await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
-                        rows = new List<BatchRow>(batchSize);
-                    }
+                    await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
+                    rows = new List<BatchRow>(batchSize);
                 }
             }
             if (rows.Count > 0)
