@@ -100,7 +100,7 @@ internal static class PostgresPartialRollback
             // Key-map entries this run made for rows now deleted go too: a lookup must not find a parent the target lost.
             if (spec.LegacyKey is not null && spec.Columns.FirstOrDefault(c => c.UuidFromLegacy) is { } uuid)
                 await ExecuteAsync(connection, $"""
-                    DELETE FROM ferry.key_map_rows m USING (SELECT DISTINCT coalesce(tenant, '') AS tenant FROM ferry_rollback WHERE entity = @name) s
+                    DELETE FROM ferry.key_map_rows m USING {RolledBackTenants} s
                     WHERE m.run_id = @run AND m.entity = @name AND m.tenant = s.tenant
                       AND NOT EXISTS (SELECT FROM {table} t WHERE t.{Quote(uuid.Target)} = m.uuid);
                     WITH kept AS (
@@ -108,7 +108,7 @@ internal static class PostgresPartialRollback
                                array_agg(e.legacy_key ORDER BY e.n) FILTER (WHERE e.present) AS legacy_keys,
                                array_agg(e.uuid ORDER BY e.n) FILTER (WHERE e.present) AS uuids
                         FROM ferry.key_map_batches b
-                        JOIN (SELECT DISTINCT coalesce(tenant, '') AS tenant FROM ferry_rollback WHERE entity = @name) s ON s.tenant = b.tenant
+                        JOIN {RolledBackTenants} s ON s.tenant = b.tenant
                         CROSS JOIN LATERAL (SELECT x.legacy_key, x.uuid, x.n, EXISTS (SELECT FROM {table} t WHERE t.{Quote(uuid.Target)} = x.uuid) AS present
                                             FROM unnest(b.legacy_keys, b.uuids) WITH ORDINALITY AS x (legacy_key, uuid, n)) e
                         WHERE b.run_id = @run AND b.entity = @name
@@ -175,6 +175,9 @@ internal static class PostgresPartialRollback
         var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return value is null or DBNull ? default : (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    /// <summary>The key-map tenants ('' without tenants) of the entity's batches being rolled back.</summary>
+    private const string RolledBackTenants = "(SELECT DISTINCT coalesce(tenant, '') AS tenant FROM ferry_rollback WHERE entity = @name)";
 
     private static async Task<long> ExecuteAsync(NpgsqlConnection connection, string sql, long runId, RollbackScope scope, CancellationToken cancellationToken, params (string Name, object? Value)[] extra)
     {
