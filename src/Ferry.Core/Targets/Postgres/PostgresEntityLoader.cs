@@ -684,43 +684,26 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     }
 
     /// <summary>
-    /// Binary COPY of the rows' values (after an ordinal, for the work table). The writes are
-    /// synchronous and typed: they fill Npgsql's buffer, which goes out when full, and an async call
-    /// or a boxed value per field would cost more than the field itself.
+    /// Binary COPY of the rows' values (after an ordinal, for the work table), encoded by
+    /// <see cref="BinaryCopyWriter"/> into its buffer, which goes out when full.
     /// </summary>
     private async Task CopyAsync(string copySql, int batch, List<BatchRow> rows, bool ordinal, CancellationToken cancellationToken)
     {
-        await using var copy = await BeginCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
+        await using var copy = await BeginRawCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
+        var fields = copyTypes.Length + (ordinal ? 1 : 0);
         for (var i = 0; i < rows.Count; i++)
         {
             if (i == rows.Count / 2)
                 FaultInjection.Point("postgres.mid-copy", batch);
             cancellationToken.ThrowIfCancellationRequested();
-            copy.StartRow();
+            copy.StartRow(fields);
             if (ordinal)
-                copy.Write(i, NpgsqlDbType.Integer);
+                copy.WriteInteger(i);
             var values = rows[i].Values!;
             for (var c = 0; c < values.Length; c++)
-                WriteValue(copy, values[c], copyTypes[c]);
+                copy.Write(values[c], copyTypes[c]);
         }
         await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static void WriteValue(NpgsqlBinaryImporter copy, object? value, NpgsqlDbType type)
-    {
-        switch (value)
-        {
-            case null: copy.WriteNull(); break;
-            case string s: copy.Write(s, type); break;
-            case long l: copy.Write(l, type); break;
-            case decimal d: copy.Write(d, type); break;
-            case DateOnly d: copy.Write(d, type); break;
-            case DateTime d: copy.Write(d, type); break;
-            case bool b: copy.Write(b, type); break;
-            case double d: copy.Write(d, type); break;
-            case Guid g: copy.Write(g, type); break;
-            default: copy.Write(value, type); break;
-        }
     }
 
     /// <summary>
@@ -887,13 +870,25 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// <summary>Every COPY of the loader: the statements <see cref="Begin"/> deferred go first.</summary>
     private async Task<NpgsqlBinaryImporter> BeginCopyAsync(string copySql, CancellationToken cancellationToken)
     {
+        await SendDeferredAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A COPY of mapped rows, encoded by Ferry (<see cref="BinaryCopyWriter"/>); deferred statements go first.</summary>
+    private async Task<BinaryCopyWriter> BeginRawCopyAsync(string copySql, CancellationToken cancellationToken)
+    {
+        await SendDeferredAsync(cancellationToken).ConfigureAwait(false);
+        return await BinaryCopyWriter.BeginAsync(connection, copySql, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task SendDeferredAsync(CancellationToken cancellationToken)
+    {
         if (deferred.Length > 0)
         {
             await using var command = new NpgsqlCommand(deferred, connection);
             deferred = "";
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
-        return await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
     }
 
     private NpgsqlCommand Command(string sql, params (string Name, object? Value)[] parameters)
