@@ -34,6 +34,28 @@ public class DeterministicUuidTests
         Assert.Equal(DeterministicUuid.Create(DeterministicUuid.Create(Url, "ferry"), "e\u001FK1"), DeterministicUuid.ForKey("e", "K1"));
     }
 
+    [Fact]
+    public void ForLegacyKey_is_stable_across_releases_and_threads()
+    {
+        // uuid5(uuid5(NAMESPACE_URL, "ferry"), entity + "\x1f" + tenant + "\x1f" + key), computed with Python.
+        // Changing these would give every key-mapped row of an existing target a new id.
+        var expected = new (string Entity, string Tenant, string Key, Guid Uuid)[]
+        {
+            ("student", "district-a", "42", new Guid("f1e009f5-1048-5ba9-848e-138c671b5267")),
+            ("student", "", "42", new Guid("6a8432b7-03c3-5507-908d-21bf086c861c")),
+            ("école", "Zürich", new string('k', 600), new Guid("870bba5e-2268-5a1a-b343-d9ea429ff65b")), // past the stack buffer
+        };
+        foreach (var (entity, tenant, key, uuid) in expected)
+            Assert.Equal(uuid, DeterministicUuid.ForLegacyKey(entity, tenant, key));
+        // Each thread hashes with its own digest: many at once give the same UUIDs as one alone.
+        var keys = Enumerable.Range(0, 20_000).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var alone = keys.Select(k => DeterministicUuid.ForLegacyKey("enrollment", "district-b", k)).ToArray();
+        var together = new Guid[keys.Length];
+        Parallel.For(0, keys.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => together[i] = DeterministicUuid.ForLegacyKey("enrollment", "district-b", keys[i]));
+        Assert.Equal(alone, together);
+        Assert.Equal(keys.Length, alone.Distinct().Count());
+    }
+
     [Theory]
     [InlineData("e", "1")]
     [InlineData("foi_request", "FOI-2024-00001")]
