@@ -68,4 +68,26 @@ public class PgBatchArraysTests
         var single = (await RoundTrip([new BatchRow(7, []) { Key = "K" }])).Lines;
         Assert.Equal(new long[] { 7 }, single!.AsEnumerable());
     }
+
+    [Theory]
+    [InlineData("1|2|1000000")]
+    [InlineData("a\u001Fb|plain|{x}|Renée")] // a separator: the JSON form
+    [InlineData("")]                         // a lone empty text: the JSON form
+    [InlineData("||x")]
+    public async Task Key_map_texts_and_uuids_come_back_as_the_exact_arrays(string joined)
+    {
+        var texts = joined.Split('|');
+        var uuids = texts.Select((t, i) => Ferry.Mapping.DeterministicUuid.ForLegacyKey("e", "", t + i)).ToList();
+        await using var connection = new NpgsqlConnection(Pg.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {BatchArrays.TextsSql("legacy_keys")}, string_to_array(@uuids, ',')::uuid[]";
+        foreach (var (name, value) in new BatchArrays().Texts("legacy_keys", texts))
+            command.Parameters.AddWithValue(name, value!);
+        command.Parameters.AddWithValue("uuids", BatchArrays.Uuids(uuids));
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(texts, reader.GetFieldValue<string[]>(0));
+        Assert.Equal(uuids, reader.GetFieldValue<Guid[]>(1));
+    }
 }

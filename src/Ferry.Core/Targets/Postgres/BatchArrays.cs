@@ -51,22 +51,61 @@ internal sealed class BatchArrays
     /// <summary>The <c>@keys</c> and <c>@keys_json</c> parameters of these rows' keys.</summary>
     public (string Name, object? Value)[] Keys(IReadOnlyList<BatchRow> rows)
     {
-        var plain = !(rows.Count == 1 && rows[0].Key is "");
-        for (var i = 0; plain && i < rows.Count; i++)
-            plain = rows[i].Key is not { } key || key.AsSpan().IndexOfAny(KeySeparator, NullKey) < 0;
+        var joined = Join(rows.Count, i => rows[i].Key);
+        return joined is null
+            ? [("keys", Encoding.UTF8.GetString(json.Keys(rows))), ("keys_json", true)]
+            : [("keys", joined), ("keys_json", false)];
+    }
+
+    /// <summary>
+    /// The <c>@name</c> and <c>@name_json</c> parameters of these texts, which <see cref="TextsSql"/> makes an array:
+    /// the key map's legacy keys, sent so instead of as an array parameter, which cost the client more per element.
+    /// </summary>
+    public (string Name, object? Value)[] Texts(string name, IReadOnlyList<string> values)
+    {
+        var joined = Join(values.Count, i => values[i]);
+        return joined is null
+            ? [(name, System.Text.Json.JsonSerializer.Serialize(values)), (name + "_json", true)]
+            : [(name, joined), (name + "_json", false)];
+    }
+
+    /// <summary>The array of <see cref="Texts"/>' parameters <c>@name</c> and <c>@name_json</c>.</summary>
+    public static string TextsSql(string name) => KeysSql.Replace("@keys", "@" + name, StringComparison.Ordinal);
+
+    /// <summary>UUIDs joined by commas, for <c>string_to_array(@p, ',')::uuid[]</c>.</summary>
+    public static string Uuids(IReadOnlyList<Guid> uuids) => string.Create(uuids.Count * 37 - (uuids.Count > 0 ? 1 : 0), uuids, static (span, list) =>
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (i > 0)
+            {
+                span[0] = ',';
+                span = span[1..];
+            }
+            list[i].TryFormat(span, out var written);
+            span = span[written..];
+        }
+    });
+
+    /// <summary>The texts joined by U+001F (U+001E for null), or null when one holds a separator or a lone text is empty.</summary>
+    private string? Join(int count, Func<int, string?> at)
+    {
+        var plain = !(count == 1 && at(0) is "");
+        for (var i = 0; plain && i < count; i++)
+            plain = at(i) is not { } key || key.AsSpan().IndexOfAny(KeySeparator, NullKey) < 0;
         if (!plain)
-            return [("keys", Encoding.UTF8.GetString(json.Keys(rows))), ("keys_json", true)];
+            return null;
         text.Clear();
-        for (var i = 0; i < rows.Count; i++)
+        for (var i = 0; i < count; i++)
         {
             if (i > 0)
                 text.Append(KeySeparator);
-            if (rows[i].Key is { } key)
+            if (at(i) is { } key)
                 text.Append(key);
             else
                 text.Append(NullKey);
         }
-        return [("keys", text.ToString()), ("keys_json", false)];
+        return text.ToString();
     }
 
     /// <summary>The <c>@keys</c> and <c>@keys_json</c> parameters of no keys at all: the column stays NULL.</summary>

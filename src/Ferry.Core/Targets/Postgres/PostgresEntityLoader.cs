@@ -412,7 +412,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 pending.Add(row);
         var found = foundVersions; // key → version, of rows written or found equal
         found.Clear();
-        if (!direct || pending.Count == 0 || !await TryCopyAsync(batch.Number, pending, found, cancellationToken).ConfigureAwait(false))
+        if (!direct || pending.Count == 0 || !await TryCopyAsync(batch.Number, pending, landed && pending.Count == batch.Rows.Count, found, cancellationToken).ConfigureAwait(false))
         {
             var waves = Waves(pending);
             for (var w = 0; w < waves.Count; w++)
@@ -512,10 +512,13 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             return;
         // A batch done again after a batch-range rollback finds its row there when the rollback kept
         // entries of rows it did not delete: the new keys join them.
-        await ExecuteAsync("""
-            INSERT INTO ferry.key_map_batches AS b (run_id, entity, tenant, batch_no, legacy_keys, uuids) VALUES (@run, @entity, @map_tenant, @batch, @legacy_keys, @uuids)
+        // Both go as one text each, split by the server (BatchArrays).
+        await ExecuteAsync($"""
+            INSERT INTO ferry.key_map_batches AS b (run_id, entity, tenant, batch_no, legacy_keys, uuids)
+            VALUES (@run, @entity, @map_tenant, @batch, {BatchArrays.TextsSql("legacy_keys")}, string_to_array(@uuids, ',')::uuid[])
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET legacy_keys = b.legacy_keys || EXCLUDED.legacy_keys, uuids = b.uuids || EXCLUDED.uuids
-            """, cancellationToken, ("map_tenant", plan.Tenant ?? ""), ("batch", batch.Number), ("legacy_keys", legacyKeys.ToArray()), ("uuids", uuids!.ToArray())).ConfigureAwait(false);
+            """, cancellationToken, [("map_tenant", plan.Tenant ?? ""), ("batch", batch.Number), .. batchArrays.Texts("legacy_keys", legacyKeys),
+            ("uuids", BatchArrays.Uuids(uuids!))]).ConfigureAwait(false);
     }
 
     private const string LinesSql = BatchArrays.LinesSql, KeysSql = BatchArrays.KeysSql;
@@ -526,7 +529,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// the table refuses undoes the copy; the batch then goes through the work table, and so do
     /// the entity's later batches.
     /// </summary>
-    private async Task<bool> TryCopyAsync(int batch, List<BatchRow> rows, Dictionary<string, long> found, CancellationToken cancellationToken)
+    /// <param name="keysLanded">The rows are the whole batch, whose landed record holds their keys in this order.</param>
+    private async Task<bool> TryCopyAsync(int batch, List<BatchRow> rows, bool keysLanded, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
         deferred += "SAVEPOINT ferry_copy;";
         try
@@ -547,12 +551,16 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             return true;
         }
         // One round trip: the savepoint released, the undo entry, and the rows' version: every row of
-        // one COPY has the same, the subtransaction's id.
+        // one COPY has the same, the subtransaction's id. Keys the batch's landed record holds are
+        // copied from it by the server rather than sent again.
         await using (var command = Command($"""
             RELEASE ferry_copy;
-            INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant) VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant);
+            INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
+            {(keysLanded
+                ? "SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch"
+                : $"VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)")};
             SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")};
-            """, [("batch", batch), ("first", rows[0].Key), .. batchArrays.Keys(rows)]))
+            """, [("batch", batch), ("first", rows[0].Key), .. keysLanded ? [] : batchArrays.Keys(rows)]))
         {
             var version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
             foreach (var row in rows)
