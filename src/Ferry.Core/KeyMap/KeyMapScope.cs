@@ -41,7 +41,7 @@ public sealed class KeyMapScope
     /// <summary>
     /// The UUID of a parent's legacy key, as <see cref="Mapping.DeterministicUuid.ForLegacyKey"/> makes it.
     /// A lookup column often names few parents (a school per thousand students) or the same one row after
-    /// row (a student's enrollments), and a UUID is a SHA-1 through the crypto library, about a
+    /// row (a student's enrollments), and a UUID is a SHA-1 through the crypto library, about half a
     /// microsecond: the last 65,536 a lookup made are kept. A scope serves one entity's rows in order,
     /// never two threads at once.
     /// </summary>

@@ -41,20 +41,27 @@ public class PgBinaryCopyTests
         return connection;
     }
 
-    private static async Task CreateAsync(NpgsqlConnection connection, string table)
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)
     {
-        await using var create = new NpgsqlCommand(
-            $"CREATE TEMP TABLE {table} (ord integer, {string.Join(", ", Columns.Select(c => $"{c.Name} {c.Sql}"))})", connection);
-        await create.ExecuteNonQueryAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
     }
+
+    private static async Task<object?> CountAsync(NpgsqlConnection connection, string table)
+    {
+        await using var count = new NpgsqlCommand($"SELECT count(*) FROM {table}", connection);
+        return await count.ExecuteScalarAsync();
+    }
+
+    private static Task CreateAsync(NpgsqlConnection connection, string table) => ExecuteAsync(connection,
+        $"CREATE TEMP TABLE {table} (ord integer, {string.Join(", ", Columns.Select(c => $"{c.Name} {c.Sql}"))})");
 
     private static string CopySql(string table) => $"COPY {table} (ord, {string.Join(", ", Columns.Select(c => c.Name))}) FROM STDIN (FORMAT BINARY)";
 
     private static async Task<List<string>> RowsAsText(NpgsqlConnection connection, string table)
     {
         // Each column's text: numeric keeps its display scale there, timestamps their microseconds.
-        await using (var utc = new NpgsqlCommand("SET timezone = 'UTC'", connection))
-            await utc.ExecuteNonQueryAsync();
+        await ExecuteAsync(connection, "SET timezone = 'UTC'");
         await using var command = new NpgsqlCommand(
             $"SELECT ord::text || '|' || {string.Join(" || '|' || ", Columns.Select(c => $"coalesce({c.Name}::text, '<null>')"))} FROM {table} ORDER BY ord", connection);
         var rows = new List<string>();
@@ -112,8 +119,7 @@ public class PgBinaryCopyTests
     public async Task A_time_of_unknown_kind_is_stored_as_UTC_and_a_local_one_converted()
     {
         await using var connection = await OpenAsync();
-        await using (var create = new NpgsqlCommand("CREATE TEMP TABLE times (ord integer, ts timestamptz)", connection))
-            await create.ExecuteNonQueryAsync();
+        await ExecuteAsync(connection, "CREATE TEMP TABLE times (ord integer, ts timestamptz)");
         var instant = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc);
         await using (var copy = await BinaryCopyWriter.BeginAsync(connection, "COPY times (ord, ts) FROM STDIN (FORMAT BINARY)", default))
         {
@@ -138,8 +144,7 @@ public class PgBinaryCopyTests
     public async Task A_copy_left_without_completing_keeps_nothing_and_the_connection_goes_on()
     {
         await using var connection = await OpenAsync();
-        await using (var create = new NpgsqlCommand("CREATE TEMP TABLE left_open (t text)", connection))
-            await create.ExecuteNonQueryAsync();
+        await ExecuteAsync(connection, "CREATE TEMP TABLE left_open (t text)");
         await using (var copy = await BinaryCopyWriter.BeginAsync(connection, "COPY left_open (t) FROM STDIN (FORMAT BINARY)", default))
         {
             for (var i = 0; i < 50_000; i++) // more than one buffer: some rows reached the server already
@@ -148,16 +153,14 @@ public class PgBinaryCopyTests
                 copy.Write($"row {i}", NpgsqlDbType.Text);
             }
         }
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM left_open", connection);
-        Assert.Equal(0L, await count.ExecuteScalarAsync());
+        Assert.Equal(0L, await CountAsync(connection, "left_open"));
     }
 
     [Fact]
     public async Task A_value_that_cannot_be_encoded_fails_and_keeps_nothing()
     {
         await using var connection = await OpenAsync();
-        await using (var create = new NpgsqlCommand("CREATE TEMP TABLE refused (t text, b bigint)", connection))
-            await create.ExecuteNonQueryAsync();
+        await ExecuteAsync(connection, "CREATE TEMP TABLE refused (t text, b bigint)");
         foreach (var (value, type) in new (object, NpgsqlDbType)[] { ("lone \uD800 surrogate", NpgsqlDbType.Text), ("12", NpgsqlDbType.Bigint) })
         {
             var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
@@ -173,16 +176,14 @@ public class PgBinaryCopyTests
             });
             Assert.True(error is EncoderFallbackException or InvalidCastException, error.ToString());
         }
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM refused", connection);
-        Assert.Equal(0L, await count.ExecuteScalarAsync());
+        Assert.Equal(0L, await CountAsync(connection, "refused"));
     }
 
     [Fact]
     public async Task A_value_the_server_refuses_fails_at_completion_with_its_error_and_keeps_nothing()
     {
         await using var connection = await OpenAsync();
-        await using (var create = new NpgsqlCommand("CREATE TEMP TABLE nul (t text)", connection))
-            await create.ExecuteNonQueryAsync();
+        await ExecuteAsync(connection, "CREATE TEMP TABLE nul (t text)");
         var error = await Assert.ThrowsAsync<PostgresException>(async () =>
         {
             await using var copy = await BinaryCopyWriter.BeginAsync(connection, "COPY nul (t) FROM STDIN (FORMAT BINARY)", default);
@@ -193,7 +194,6 @@ public class PgBinaryCopyTests
             await copy.CompleteAsync(default);
         });
         Assert.Equal("22021", error.SqlState);
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM nul", connection);
-        Assert.Equal(0L, await count.ExecuteScalarAsync());
+        Assert.Equal(0L, await CountAsync(connection, "nul"));
     }
 }
