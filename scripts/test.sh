@@ -78,12 +78,26 @@ echo "FERRY_TEST_MYSQL=${FERRY_TEST_MYSQL}"
 echo "== tests"
 # Failing tests are counted from the TRX below, not by the ERR trap: a command on the left of ||
 # does not fire it.
+# The console output is also kept, so that the failures can be repeated just above the summary:
+# a CI log that shows only its last lines still shows what failed and why.
+CONSOLE="$RESULTS/console.log"
 test_rc=0
 dotnet test "$TEST_PROJECT" -c Release --no-build "${BUILD_SERVER_ARGS[@]}" \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
   --results-directory "$RESULTS" \
   --blame-hang-timeout "${FERRY_TEST_HANG_TIMEOUT:-20m}" --blame-hang-dump-type none \
-  "$@" </dev/null || test_rc=$?
+  "$@" </dev/null | tee "$CONSOLE" || test_rc=$?
+
+# failure_recap: each failed test's block of the console output (name, message, the start of its
+# stack trace), at most 60 lines a test.
+failure_recap() {
+  [ -f "$CONSOLE" ] || return 0
+  awk '
+    /^  Failed / { on = 1; n = 0; print ""; }
+    /^  (Passed|Skipped) / || /^Results File:/ || /^Test Run / || /^\[xUnit/ { on = 0 }
+    on && n < 60 { print; n++ }
+  ' "$CONSOLE"
+}
 
 if [ ! -f "$TRX" ]; then
   finish 0 1 0 "no test results ($TRX missing; dotnet test exited with $test_rc)"
@@ -115,5 +129,9 @@ if [ "$executed" -eq 0 ] && [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
 fi
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   finish 0 1 "$skipped" "no test passed"
+fi
+if [ "$failed" -gt 0 ]; then
+  echo "== failed tests (repeated from above)"
+  failure_recap
 fi
 finish "$passed" "$failed" "$skipped"
