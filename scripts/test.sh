@@ -86,7 +86,7 @@ dotnet test "$TEST_PROJECT" -c Release --no-build "${BUILD_SERVER_ARGS[@]}" \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
   --results-directory "$RESULTS" \
   --blame-hang-timeout "${FERRY_TEST_HANG_TIMEOUT:-20m}" --blame-hang-dump-type none \
-  "$@" </dev/null | tee "$CONSOLE" || test_rc=$?
+  "$@" </dev/null 2>&1 | tee "$CONSOLE" || test_rc=$?
 
 # failure_recap: each failed test's block of the console output (name, message, the start of its
 # stack trace), at most 60 lines a test.
@@ -122,6 +122,8 @@ skipped_results="$( (grep -o 'outcome="NotExecuted"' "$TRX" || true) | wc -l | t
 [ "$skipped_results" -gt "$skipped" ] && skipped="$skipped_results"
 
 if [ "$failed" -eq 0 ] && [ "$test_rc" -ne 0 ]; then
+  echo "== what dotnet test said of the test host (repeated from above)"
+  grep -iE -A 8 "test run was aborted|host process crashed|hang timeout|exited with error" "$CONSOLE" | head -n 40 || true
   finish "$passed" 1 "$skipped" "dotnet test exited with $test_rc although no test failed (test host crash or hang?)"
 fi
 if [ "$executed" -eq 0 ] && [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
