@@ -47,10 +47,10 @@
 #                     [--cases "pg_copy pgloader …"] [--repeat N]
 #
 # Each case runs 3 times at sizes under 1,000,000 rows and once at larger ones (--repeat N: N times
-# at every size), and the table gives its median time and its largest peak RSS: a run of a second
-# or two on a shared 2-core machine varies by a third from one minute to the next, for every tool
-# alike. Before each repetition of a case that needs the table as the first load left it (the
-# "every row changed" runs), ferry loads the first file again, untimed.
+# at every size), in rounds (every case once, in order, then again), and the table gives its median
+# time and its largest peak RSS: a run on a shared 2-core machine varies by a third from one minute
+# to the next, for every tool alike. Before each repetition of a case that needs the table as the
+# first load left it (the "every row changed" runs), ferry loads the first file again, untimed.
 #
 # --cases overrides the selection --target makes. A case is a function `case_<name> ROWS` that
 # calls `measure`; add one by writing the function and adding its name to the case lists below.
@@ -645,13 +645,18 @@ main() {
     for rows in $SIZES; do
         generate "$rows"
         uses_family postgres && pg_fresh_database "$rows"
-        for name in $CASES; do
-            local i n
-            n=$(repeats_for "$rows")
-            for ((i = 1; i <= n; i++)); do
+        # Round by round, every case once a round: a tool and the floor it is compared with run minutes
+        # apart at most, so that the machine speeding up or slowing down moves both.
+        local i n
+        n=$(repeats_for "$rows")
+        for ((i = 1; i <= n; i++)); do
+            ((n > 1)) && echo "  round $i of $n"
+            for name in $CASES; do
                 if ((i > 1)) && declare -F "reset_$name" >/dev/null; then "reset_$name" "$rows"; fi
                 "case_$name" "$rows"
             done
+        done
+        for name in $CASES; do
             finish_case "$name" "$rows"
         done
         # The size's database is no longer needed; keep it with FERRY_BENCH_KEEP_DB=1.
