@@ -76,11 +76,11 @@ echo "FERRY_TEST_PG=${FERRY_TEST_PG}"
 echo "FERRY_TEST_MYSQL=${FERRY_TEST_MYSQL}"
 
 echo "== tests"
-# Failing tests are counted from the TRX below, not by the ERR trap: a command on the left of ||
-# does not fire it.
 # The console output is also kept, so that the failures can be repeated just above the summary:
 # a CI log that shows only its last lines still shows what failed and why.
 CONSOLE="$RESULTS/console.log"
+# Failing tests are counted from the TRX below, not by the ERR trap: a command on the left of ||
+# does not fire it.
 test_rc=0
 dotnet test "$TEST_PROJECT" -c Release --no-build "${BUILD_SERVER_ARGS[@]}" \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
