@@ -8,8 +8,9 @@ namespace Ferry.Engine;
 /// <summary>An entity ready to run: its contract and mapping bound to the source's columns.</summary>
 public sealed class EntityPlan
 {
-    private EntityPlan(EntitySpec spec, int position, ContractValidator validator, RowMapper mapper, string? tenant, string? tenantColumn)
+    private EntityPlan(EntitySpec spec, int position, ContractValidator validator, RowMapper mapper, string? tenant, string? tenantColumn, ulong? sourceSeed)
     {
+        SourceSeed = sourceSeed;
         Spec = spec;
         Tenant = tenant;
         TenantColumn = tenantColumn;
@@ -37,6 +38,12 @@ public sealed class EntityPlan
 
     /// <summary>Hashes mapped rows; used by the one task that maps the entity's rows.</summary>
     public RowHasher Hasher { get; }
+
+    /// <summary>
+    /// The seed of the entity's <see cref="SourceHasher"/>, when its mapped values are a function of
+    /// the source row alone: a re-run may then skip a batch whose raw rows it has loaded before. Null otherwise.
+    /// </summary>
+    public ulong? SourceSeed { get; }
 
     /// <summary>
     /// Binds every entity of every tenant to that tenant's source (or, without tenants, every entity
@@ -113,7 +120,8 @@ public sealed class EntityPlan
                 ContractValidator.Create(e.Rules, sources[e.Name].Columns, checks),
                 RowMapper.Create(e, sources[e.Name].Columns, expressions),
                 manifest.Tenant,
-                manifest.Tenant is null ? null : manifest.TenantColumn)).ToList();
+                manifest.Tenant is null ? null : manifest.TenantColumn,
+                SourceHasher.SeedFor(e, manifest.Tenant, sources[e.Name].Columns))).ToList();
         }
         catch (ManifestException ex)
         {

@@ -236,19 +236,34 @@ public static class RunEngine
         // The source is read from its first row: the unique values an earlier attempt of this run saw
         // (rows it read ahead of its last commit included) are seen again, not taken for repeats.
         plan.Validator.Reset();
-        var columns = source.Columns;
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         var keyMap = await KeyMapScope.BindAsync(plan, target, cancellationToken).ConfigureAwait(false);
+        await using var prior = plan.SourceSeed is null ? null : await loader.OpenPriorSourceAsync(cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var batches = Channel.CreateBounded<List<BatchRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, batches.Writer, stop.Token), stop.Token);
+        var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, batches.Writer, stop.Token), stop.Token);
+        RowHasher? ownHasher = null; // the preparing task's hasher is its own
         try
         {
-            await foreach (var rows in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            await foreach (var prepared in batches.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
             {
-                // Batch numbers run on across an entity's tenants: a stage id names one row of the entity's staging.
-                var number = numbers.Next();
-                if (rows.Find(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
+                var batch = prepared;
+                EntityCounts? counts = null;
+                if (batch.SourceUnchanged)
+                {
+                    counts = await loader.TryLoadUnchangedAsync(batch, stop.Token).ConfigureAwait(false);
+                    // The prior record went stale after the preparing task compared it: the rows are validated and mapped after all.
+                    if (counts is null)
+                    {
+                        ownHasher ??= new RowHasher(plan.Mapper);
+                        var rows = batch.Rows.Select(r => Prepare(plan, ownHasher, keyMap, new SourceRow(r.Line, r.Raw), -1)).ToList();
+                        var digest = (byte[])batch.SourceDigest!.Clone();
+                        SourceHasher.ClearIssues(digest, rows);
+                        batch = batch with { Rows = rows, SourceDigest = digest, SourceUnchanged = false };
+                    }
+                }
+                var number = batch.Number;
+                if (counts is null && batch.Rows.FirstOrDefault(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
                 {
                     var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
                     var unwritten = plan.Spec.Mode == LoadMode.Replace
@@ -256,9 +271,9 @@ public static class RunEngine
                         : $"batch {number} not written";
                     throw new FatalRowException($"{source.Origin}:{fatal.Line}: {issue} — fatal rule broken, the run stops ({unwritten})");
                 }
-                var counts = await loader.LoadBatchAsync(new Batch(number, columns, rows), stop.Token).ConfigureAwait(false);
+                counts ??= await loader.LoadBatchAsync(batch, stop.Token).ConfigureAwait(false);
                 totals.Add(counts);
-                foreach (var row in rows)
+                foreach (var row in batch.Rows)
                     if (row.Action == RowAction.Rejected)
                         observer.RowRejected(run, plan, number, row, source.Origin);
                 observer.BatchCommitted(run, plan, number, counts, totals, source.Progress);
@@ -287,35 +302,65 @@ public static class RunEngine
 
     /// <param name="resumeAfter">The last source line an interrupted attempt committed: rows up to it are
     /// validated again (so that rules such as <c>unique</c> know them) but not loaded again.</param>
-    private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter,
-        ChannelWriter<List<BatchRow>> batches, CancellationToken cancellationToken)
+    /// <param name="prior">The prior run's batch records, when the entity's rows may be compared raw (<see cref="EntityPlan.SourceSeed"/>):
+    /// a batch whose raw rows all equal those of the record at its position is passed on neither validated
+    /// nor mapped, for the loader to record as unchanged.</param>
+    private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter, BatchNumbers.Counter numbers,
+        IPriorSource? prior, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
     {
         var columns = source.Columns.ToList();
         var corrects = columns.IndexOf(CorrectsColumn);
         var correctsEntity = columns.IndexOf(CorrectsEntityColumn);
         var batchSize = plan.Spec.BatchSize;
+        var sourceHasher = plan.SourceSeed is { } seed ? new SourceHasher(seed) : null;
+        // A stage id names a row of one entity's staging table: it corrects only that entity's row.
+        int CorrectsFor(SourceRow record) => correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1;
+
+        async Task<Batch> BatchAsync(List<SourceRow> records)
+        {
+            // Batch numbers run on across an entity's tenants: a stage id names one row of the entity's staging.
+            var number = numbers.Next();
+            if (sourceHasher is null)
+                return new Batch(number, columns, records.ConvertAll(r => Prepare(plan, plan.Hasher, keyMap, r, CorrectsFor(r))));
+            var hashes = new byte[records.Count * 8];
+            for (var i = 0; i < records.Count; i++)
+                if (records[i].Problem is null)
+                    System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(hashes.AsSpan(i * 8), sourceHasher.Hash(records[i].Values));
+            if (prior is not null && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false))
+                return new Batch(number, columns, records.ConvertAll(r => new BatchRow(r.Line, r.Values) { Action = RowAction.Unchanged }))
+                {
+                    SourceDigest = hashes,
+                    SourceUnchanged = true,
+                };
+            var rows = records.ConvertAll(r => Prepare(plan, plan.Hasher, keyMap, r, CorrectsFor(r)));
+            SourceHasher.ClearIssues(hashes, rows);
+            return new Batch(number, columns, rows) { SourceDigest = hashes };
+        }
+
         try
         {
             // A source read in key order starts after the checkpoint instead of reading every committed row
             // again, unless a 'unique' rule must see their values again.
             if (resumeAfter > 0 && source is IKeysetSource keyset && !plan.Spec.Rules.Any(r => r.Kind == RuleKind.Unique))
                 await keyset.SeekAfterLineAsync(resumeAfter, cancellationToken).ConfigureAwait(false);
-            var rows = new List<BatchRow>(batchSize);
+            var records = new List<SourceRow>(batchSize);
             // The source is parsed a batch ahead, on a thread of its own.
             await foreach (var record in ReadAhead.RowsAsync(source, batchSize, cancellationToken).ConfigureAwait(false))
             {
-                // A stage id names a row of one entity's staging table: it corrects only that entity's row.
-                var row = Prepare(plan, keyMap, record, correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1);
-                if (record.Line > resumeAfter)
-                    rows.Add(row);
-                if (rows.Count == batchSize)
+                if (record.Line <= resumeAfter)
                 {
-                    await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
-                    rows = new List<BatchRow>(batchSize);
+                    Prepare(plan, plan.Hasher, keyMap, record, CorrectsFor(record));
+                    continue;
+                }
+                records.Add(record);
+                if (records.Count == batchSize)
+                {
+                    await batches.WriteAsync(await BatchAsync(records).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    records = new List<SourceRow>(batchSize);
                 }
             }
-            if (rows.Count > 0)
-                await batches.WriteAsync(rows, cancellationToken).ConfigureAwait(false);
+            if (records.Count > 0)
+                await batches.WriteAsync(await BatchAsync(records).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             batches.Complete();
         }
         catch (Exception ex)
@@ -326,7 +371,7 @@ public static class RunEngine
     }
 
     /// <summary>Validates and maps one source row; a row with a rejecting issue gets no values.</summary>
-    private static BatchRow Prepare(EntityPlan plan, KeyMapScope keyMap, SourceRow record, int correctsColumn)
+    private static BatchRow Prepare(EntityPlan plan, RowHasher hasher, KeyMapScope keyMap, SourceRow record, int correctsColumn)
     {
         var row = new BatchRow(record.Line, record.Values);
         if (correctsColumn >= 0 && long.TryParse(record.Values[correctsColumn], NumberStyles.Integer, CultureInfo.InvariantCulture, out var stageId))
@@ -350,7 +395,7 @@ public static class RunEngine
             row.Key = key;
             row.Legacy = legacy;
             row.Values = values;
-            row.Hash = plan.Hasher.Hash(values);
+            row.Hash = hasher.Hash(values);
             plan.Validator.Accept(record.Values, record.Line);
         }
         return row;

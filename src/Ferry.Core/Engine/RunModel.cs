@@ -76,6 +76,19 @@ public sealed class BatchRow(long line, string?[] raw)
 /// <summary>A batch of rows with its position in the source (the checkpoint).</summary>
 public sealed record Batch(int Number, IReadOnlyList<string> SourceColumns, IReadOnlyList<BatchRow> Rows)
 {
+    /// <summary>
+    /// Each row's <see cref="SourceHasher"/> hash (8 bytes a row, 0 for a row with an issue), kept in
+    /// the batch record for a later run to compare; null for an entity without a <see cref="EntityPlan.SourceSeed"/>.
+    /// </summary>
+    public byte[]? SourceDigest { get; init; }
+
+    /// <summary>
+    /// Every raw row equals, in order and on the same lines, the rows of the prior run's batch record at
+    /// this position, which wrote or found each of them unchanged: the rows were neither validated nor
+    /// mapped (they have no values) and the target may copy that record (<see cref="Targets.IEntityLoader.TryLoadUnchangedAsync"/>).
+    /// </summary>
+    public bool SourceUnchanged { get; init; }
+
     public long FirstLine => Rows.Count == 0 ? 0 : Rows[0].Line;
     public long LastLine => Rows.Count == 0 ? 0 : Rows[^1].Line;
 }

@@ -145,6 +145,21 @@ internal static class TenantScheduler
             }
         }
 
+        public Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken) => inner.OpenPriorSourceAsync(cancellationToken);
+
+        public async Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken)
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await inner.TryLoadUnchangedAsync(batch, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
         public async Task CompleteAsync(CancellationToken cancellationToken)
         {
             await gate.WaitAsync(cancellationToken).ConfigureAwait(false);

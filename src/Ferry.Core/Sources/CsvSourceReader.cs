@@ -105,11 +105,19 @@ public sealed class CsvSourceReader : ISourceReader
         var count = reader.RowFieldCount;
         var values = new string?[columns.Length];
         var newlines = 0;
+        var invalid = -1; // the first named column holding bytes invalid in the encoding
         List<string>? beyond = null;
         for (var i = 0; i < count; i++)
         {
             var value = reader.GetString(i);
-            newlines += value.AsSpan().Count('\n');
+            // One scan finds both, and a value has neither nearly always.
+            var special = value.AsSpan().IndexOfAny('\n', TextEncodings.InvalidMarker);
+            if (special >= 0)
+            {
+                newlines += value.AsSpan(special).Count('\n');
+                if (invalid < 0 && i < values.Length && value.AsSpan(special).Contains(TextEncodings.InvalidMarker))
+                    invalid = i;
+            }
             if (i < values.Length)
                 values[i] = value;
             else
@@ -122,10 +130,9 @@ public sealed class CsvSourceReader : ISourceReader
         if (count != columns.Length)
             return new SourceRow(line, values, new RowProblem(null, "field-count",
                 $"expected {columns.Length} fields, found {count}" + (beyond is null ? "" : $"; beyond the last column: {Quoted(beyond)}")));
-        for (var i = 0; i < values.Length; i++)
-            if (values[i]!.Contains(TextEncodings.InvalidMarker))
-                return new SourceRow(line, values, new RowProblem(columns[i], "encoding",
-                    $"bytes invalid in encoding '{encodingName}'"));
+        if (invalid >= 0)
+            return new SourceRow(line, values, new RowProblem(columns[invalid], "encoding",
+                $"bytes invalid in encoding '{encodingName}'"));
         return new SourceRow(line, values);
     }
 

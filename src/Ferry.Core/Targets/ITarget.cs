@@ -34,6 +34,32 @@ public interface IEntityLoader : IAsyncDisposable
 
     /// <summary>Commits what is still open (a <c>replace</c> load commits once, at the end) and marks the entity complete.</summary>
     Task CompleteAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The prior run's batch records, for the task that prepares batches to compare raw rows with, on
+    /// a connection of their own; null when there is nothing to compare with (no prior run, an entity
+    /// without a <see cref="EntityPlan.SourceSeed"/>, a target that compares rows with its table).
+    /// </summary>
+    Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken) => Task.FromResult<IPriorSource?>(null);
+
+    /// <summary>
+    /// Records a <see cref="Batch.SourceUnchanged"/> batch as unchanged by copying the prior run's record
+    /// at its position, in one transaction; null when that record no longer says what the table holds
+    /// (this run or another changed a row it lists since it was compared): the batch must then be
+    /// mapped and go through <see cref="LoadBatchAsync"/>.
+    /// </summary>
+    Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken) => Task.FromResult<EntityCounts?>(null);
+}
+
+/// <summary>The prior run's batch records, as the source hashes of their rows (see <see cref="SourceHasher"/>).</summary>
+public interface IPriorSource : IAsyncDisposable
+{
+    /// <summary>
+    /// Whether the prior run's record at batch position <paramref name="batchNumber"/> holds, on the
+    /// same consecutive lines, rows with exactly these source hashes (none 0), each of which it wrote
+    /// or found unchanged with no warning, under distinct keys, and is not stale.
+    /// </summary>
+    Task<bool> MatchesAsync(int batchNumber, long firstLine, long lastLine, byte[] sourceDigest, CancellationToken cancellationToken);
 }
 
 /// <param name="SourceFingerprint">Size and modification time of the source: a run resumes only on the same input.</param>

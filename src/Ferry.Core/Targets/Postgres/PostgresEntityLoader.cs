@@ -434,10 +434,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             return;
         await ExecuteAsync($"""
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
-                                            state, lines, keys, digest, version_set, tenant)
-            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @versionSet, @tenant)
+                                            state, lines, keys, digest, source_digest, version_set, tenant)
+            VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @sourceDigest, @versionSet, @tenant)
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
-                state = 'committed', digest = @digest, version_set = @versionSet, committed_at = now();
+                state = 'committed', digest = @digest, source_digest = @sourceDigest, version_set = @versionSet, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity;
@@ -449,7 +449,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
             ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batchArrays.Lines(batch.Rows) : null),
             .. landed ? BatchArrays.NoKeys : batchArrays.Keys(batch.Rows),
-            ("digest", digest),
+            ("digest", digest), ("sourceDigest", batch.SourceDigest),
             ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())]).ConfigureAwait(false);
     }
 
@@ -465,15 +465,21 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         if (priorRecord is null || landed || counts.Unchanged != batch.Rows.Count || counts.Warnings > 0
             || batch.LastLine - batch.FirstLine + 1 != batch.Rows.Count || !digest.AsSpan().SequenceEqual(priorRecord))
             return false;
+        return await CopyPriorRecordAsync(batch, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The batch's record as a copy of the prior run's record at its position, if that is still there and not stale; false otherwise.</summary>
+    private async Task<bool> CopyPriorRecordAsync(Batch batch, CancellationToken cancellationToken)
+    {
         await using var command = Command("""
             WITH copied AS (
-                INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, unchanged, state, lines, keys, digest, version_set, tenant)
-                SELECT @run, @entity, @batch, @first, @last, @read, @read, 'committed', CASE WHEN @staging THEN p.lines END, p.keys, p.digest, p.version_set, @tenant
+                INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, unchanged, state, lines, keys, digest, source_digest, version_set, tenant)
+                SELECT @run, @entity, @batch, @first, @last, @read, @read, 'committed', CASE WHEN @staging THEN p.lines END, p.keys, p.digest, @sourceDigest, p.version_set, @tenant
                 FROM ferry.batches p
                 WHERE p.run_id = @prior AND p.entity = @priorEntity AND p.batch_no = @batch AND p.first_line = @first AND p.last_line = @last
                   AND p.state = 'committed' AND NOT p.stale AND p.keys IS NOT NULL AND (p.lines IS NOT NULL OR NOT @staging)
                 ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = 0, updated = 0, unchanged = @read, rejected = 0, warnings = 0,
-                    state = 'committed', digest = EXCLUDED.digest, version_set = EXCLUDED.version_set, committed_at = now()
+                    state = 'committed', digest = EXCLUDED.digest, source_digest = EXCLUDED.source_digest, version_set = EXCLUDED.version_set, committed_at = now()
                 RETURNING 1
             ), entity_counts AS (
                 UPDATE ferry.run_entities SET rows_read = rows_read + @read, unchanged = unchanged + @read
@@ -484,8 +490,53 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             )
             SELECT count(*) FROM copied
             """, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", batch.Rows.Count),
-            ("staging", plan.Spec.Staging), ("prior", prior!.Value.RunId), ("priorEntity", prior.Value.Entity));
+            ("staging", plan.Spec.Staging), ("prior", prior!.Value.RunId), ("priorEntity", prior.Value.Entity), ("sourceDigest", batch.SourceDigest));
         return await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    public async Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken)
+    {
+        // A dry run's ledger may be made or upgraded inside its own transaction, which another connection cannot see.
+        if (prior is not { } run || plan.SourceSeed is null || plan.Tenant is not null || dryRun)
+            return null;
+        var reader = await PostgresTarget.OpenAsync(target.Manifest, cancellationToken).ConfigureAwait(false);
+        return new PostgresPriorSource(reader, run.RunId, run.Entity, plan.Spec.Staging);
+    }
+
+    /// <summary>
+    /// A batch the preparing task found equal, raw row for raw row, to the prior run's record at its
+    /// position: that record, if it is still not stale, is copied as this batch's, in a transaction of
+    /// its own, and every row counts unchanged. The copy's own condition is the check: a record made
+    /// stale since it was compared (by this run's updates of an earlier batch) copies nothing.
+    /// </summary>
+    public async Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken)
+    {
+        if (prior is null || !batch.SourceUnchanged || batch.Rows.Count == 0)
+            return null;
+        StageId.Check(plan.Spec.Name, runId, batch.Number);
+        FaultInjection.Point("postgres.source-unchanged", batch.Number);
+        FaultInjection.Point("postgres.after-land", batch.Number);
+        Begin("ferry_batch");
+        try
+        {
+            // Only ledger records, which a resumed run would write again just the same: no wait for the disk.
+            if (!outer)
+                SetLocal("synchronous_commit = off");
+            if (!await CopyPriorRecordAsync(batch, cancellationToken).ConfigureAwait(false))
+            {
+                await AbortAsync("ferry_batch").ConfigureAwait(false);
+                return null;
+            }
+            FaultInjection.Point("postgres.before-commit", batch.Number);
+            await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await AbortAsync("ferry_batch").ConfigureAwait(false);
+            throw;
+        }
+        FaultInjection.Point("postgres.after-commit", batch.Number);
+        return new EntityCounts { RowsRead = batch.Rows.Count, Unchanged = batch.Rows.Count };
     }
 
     /// <summary>

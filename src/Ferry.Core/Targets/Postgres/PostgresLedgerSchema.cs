@@ -90,6 +90,14 @@ internal static class PostgresLedgerSchema
                 ALTER TABLE ferry.batches ALTER COLUMN digest SET STORAGE EXTERNAL;
             END IF;
         END $$;
+        -- Each row's source hash (8 bytes a row, 0 for a row with an issue): a re-run whose raw rows
+        -- of a batch all equal these need not validate or map them again. Hashes too: kept as they are.
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.batches'::regclass AND attname = 'source_digest') THEN
+                ALTER TABLE ferry.batches ADD COLUMN source_digest bytea;
+                ALTER TABLE ferry.batches ALTER COLUMN source_digest SET STORAGE EXTERNAL;
+            END IF;
+        END $$;
         DO $$ BEGIN IF to_regclass('ferry.batches_versions') IS NULL THEN CREATE INDEX batches_versions ON ferry.batches USING gin (version_set) WHERE NOT stale; END IF; END $$;
         -- What each run changed, to undo it: 'i' the rows a batch inserted (their business keys in
         -- keys), 'u' the rows it updated with their images before the update (in images, each the

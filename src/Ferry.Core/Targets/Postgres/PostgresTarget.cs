@@ -26,6 +26,7 @@ public sealed class PostgresTarget : ITarget
 
     internal NpgsqlConnection Connection => connection;
     internal string Schema => manifest.Target.Schema;
+    internal MigrationManifest Manifest => manifest;
 
     public static async Task<PostgresTarget> OpenForRunAsync(MigrationManifest manifest, bool dryRun, CancellationToken cancellationToken)
     {

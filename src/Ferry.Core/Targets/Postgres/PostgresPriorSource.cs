@@ -1,0 +1,68 @@
+using System.Buffers.Binary;
+using Npgsql;
+
+namespace Ferry.Targets.Postgres;
+
+/// <summary>
+/// The prior run's batch records as the preparing task compares raw rows with them, read a window of
+/// batches at a time over a connection of its own (the loader's is busy loading). What it finds is a
+/// hint: the loader's copy of the record checks again, in the batch's transaction, that it is not stale.
+/// </summary>
+internal sealed class PostgresPriorSource(NpgsqlConnection connection, long priorRun, string priorEntity, bool staging) : IPriorSource
+{
+    private const int Window = 16;
+    private const int EntrySize = 24; // a digest's key hash, content hash and row version
+    private readonly Dictionary<int, (long First, long Last, byte[] Digest, byte[] SourceDigest)?> records = [];
+    private readonly HashSet<long> keys = [];
+
+    public async Task<bool> MatchesAsync(int batchNumber, long firstLine, long lastLine, byte[] sourceDigest, CancellationToken cancellationToken)
+    {
+        if (!records.ContainsKey(batchNumber))
+            await FetchAsync(batchNumber, cancellationToken).ConfigureAwait(false);
+        if (!records.Remove(batchNumber, out var found) || found is not { } record)
+            return false;
+        var rows = sourceDigest.Length / 8;
+        if (record.First != firstLine || record.Last != lastLine || lastLine - firstLine + 1 != rows
+            || record.Digest.Length != rows * EntrySize || !record.SourceDigest.AsSpan().SequenceEqual(sourceDigest))
+            return false;
+        for (var i = 0; i < rows; i++)
+            if (BinaryPrimitives.ReadInt64LittleEndian(sourceDigest.AsSpan(i * 8)) == 0)
+                return false;
+        // Every row was written or found unchanged (its row version is there), each under a key of its own.
+        keys.Clear();
+        for (var i = 0; i < rows; i++)
+        {
+            var entry = record.Digest.AsSpan(i * EntrySize, EntrySize);
+            if (BinaryPrimitives.ReadInt64LittleEndian(entry[16..]) == 0 || !keys.Add(BinaryPrimitives.ReadInt64LittleEndian(entry)))
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The records of a window of batch positions that could match: committed and not stale. A row
+    /// rejected or warned about has a source hash of 0, and one the table refused a row version of 0.
+    /// </summary>
+    private async Task FetchAsync(int from, CancellationToken cancellationToken)
+    {
+        records.Clear();
+        for (var b = from; b < from + Window; b++)
+            records[b] = null;
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT batch_no, first_line, last_line, digest, source_digest FROM ferry.batches
+            WHERE run_id = @run AND entity = @entity AND batch_no BETWEEN @from AND @to AND state = 'committed' AND NOT stale
+              AND digest IS NOT NULL AND source_digest IS NOT NULL AND keys IS NOT NULL AND (lines IS NOT NULL OR NOT @staging)
+            """;
+        command.Parameters.AddWithValue("run", priorRun);
+        command.Parameters.AddWithValue("entity", priorEntity);
+        command.Parameters.AddWithValue("from", from);
+        command.Parameters.AddWithValue("to", from + Window - 1);
+        command.Parameters.AddWithValue("staging", staging);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            records[reader.GetInt32(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetFieldValue<byte[]>(3), reader.GetFieldValue<byte[]>(4));
+    }
+
+    public ValueTask DisposeAsync() => connection.DisposeAsync();
+}

@@ -1,0 +1,161 @@
+using Ferry.Tests.EndToEnd;
+using Ferry.Tests.Support;
+
+namespace Ferry.Tests.Postgres;
+
+/// <summary>
+/// A re-run compares each batch's raw rows with the source hashes the prior run's record at the same
+/// position keeps: a batch equal row for row is recorded unchanged without being validated or mapped
+/// (the <c>postgres.source-unchanged</c> fault point marks that path: a process killed there took it).
+/// These tests prove the path is taken only where the result is what mapping the rows would give.
+/// </summary>
+public class PgSourceSkipTests
+{
+    private const int SigKill = 137;
+
+    private static string Manifest(PgScope pg) => PgFoi.Manifest(pg.Schema, batchSize: 4, unique: false, check: false);
+
+    private static Task<CliResult> RunKillingAt(Workspace ws, int batch) =>
+        FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = $"postgres.source-unchanged:{batch}" }, "run", "ferry.yaml");
+
+    private static List<string?> SourceDigests(long run) =>
+        Pg.Query("SELECT encode(source_digest, 'hex') AS d FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", run)).Select(r => (string?)r["d"]).ToList();
+
+    private static string Summary(PgScope pg, int i) =>
+        (string)Pg.Scalar($"SELECT summary FROM \"{pg.Schema}\".foi_request WHERE reference = @r", ("r", Foi.Reference(i)))!;
+
+    [Fact]
+    public async Task The_same_file_again_is_taken_unchanged_batch_by_batch_from_its_raw_rows_and_a_kill_on_that_path_resumes_to_the_same_table()
+    {
+        using var pg = new PgScope("srcsk");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 16)));
+        ws.Write("ferry.yaml", Manifest(pg));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var first = Pg.Runs(pg.Manifest())[^1].RunId;
+        var digests = SourceDigests(first);
+        // 8 bytes a row, none of them zero: every row can be compared raw next time.
+        Assert.All(digests, d => Assert.Equal(4 * 16, d!.Length));
+        Assert.Equal(16, digests.SelectMany(d => d!.Chunk(16)).Select(c => new string(c)).Distinct().Count());
+        var table = pg.Dump();
+        var versions = Pg.Query($"SELECT xmin::text AS x FROM \"{pg.Schema}\".foi_request ORDER BY reference").Select(r => r["x"]).ToList();
+
+        var killed = await RunKillingAt(ws, 3);
+
+        Assert.True(killed.ExitCode == SigKill, killed.ToString());
+        Assert.Contains("fault injected at postgres.source-unchanged, batch 3", killed.Error);
+        var interrupted = Pg.Runs(pg.Manifest())[^1];
+        Assert.Equal("running", interrupted.Status);
+        Assert.Equal(2, ResumeKit.CommittedBatches(interrupted.RunId));
+
+        var resumed = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml");
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal(interrupted.RunId, Pg.Runs(pg.Manifest())[^1].RunId);
+        Assert.Equal(new LedgerCounts(16, 0, 0, 16, 0, 0), Pg.Counts(interrupted.RunId));
+        Assert.Equal(table, pg.Dump());
+        Assert.Equal(versions, Pg.Query($"SELECT xmin::text AS x FROM \"{pg.Schema}\".foi_request ORDER BY reference").Select(r => r["x"]).ToList());
+        Assert.Equal(digests, SourceDigests(interrupted.RunId));
+        Assert.Equal(0, Pg.Count("SELECT count(*) FROM ferry.undo WHERE run_id = @r", ("r", interrupted.RunId)));
+    }
+
+    [Fact]
+    public async Task A_changed_mapping_maps_every_row_again_though_the_file_is_the_same()
+    {
+        using var pg = new PgScope("srcmap");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
+        ws.Write("ferry.yaml", Manifest(pg));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        ws.Write("ferry.yaml", Manifest(pg).Replace("const: legacy-foi", "const: foi-v2", StringComparison.Ordinal));
+        var second = await RunKillingAt(ws, 1);
+
+        Assert.True(second.ExitCode == 0, second.ToString());
+        Assert.Equal(new LedgerCounts(8, 0, 8, 0, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId));
+        Assert.Equal(["foi-v2"], Pg.Query($"SELECT DISTINCT origin FROM \"{pg.Schema}\".foi_request").Select(r => r["origin"]));
+    }
+
+    [Fact]
+    public async Task A_batch_that_had_a_rejected_or_a_warned_row_is_validated_again_and_a_clean_one_is_not()
+    {
+        using var pg = new PgScope("srcrej");
+        var ws = pg.Workspace;
+        var lines = Foi.Rows(1, 12).ToList();
+        lines[1] = Foi.Row(2, status: "lost");                                  // batch 1: rejected
+        lines[6] = Foi.Row(7).Replace(",21,", ",200000,", StringComparison.Ordinal); // batch 2: a warning (pages above 100000)
+        Assert.Contains(",200000,", lines[6], StringComparison.Ordinal);
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        ws.Write("ferry.yaml", Manifest(pg));
+        Assert.Equal(3, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        foreach (var batch in new[] { 1, 2 })
+        {
+            var rerun = await RunKillingAt(ws, batch);
+            Assert.True(rerun.ExitCode == 3, rerun.ToString());
+            var run = Pg.Runs(pg.Manifest())[^1].RunId;
+            Assert.Equal(new LedgerCounts(12, 0, 0, 11, 1, 1), Pg.Counts(run));
+            // The reject is this run's own again, with its message, to be corrected.
+            var rejected = Assert.Single(Pg.Stage(run), s => s.Status == "error");
+            Assert.Equal(3, rejected.Line);
+            Assert.Contains("lost", rejected.Errors, StringComparison.Ordinal);
+        }
+
+        var killed = await RunKillingAt(ws, 3);
+        Assert.True(killed.ExitCode == SigKill, killed.ToString());
+    }
+
+    [Fact]
+    public async Task A_batch_compared_raw_before_this_run_changed_one_of_its_rows_is_mapped_and_written_after_all()
+    {
+        // Batch 2 of the second file equals the first run's batch 2, and is found so before batch 1
+        // commits; batch 1 then changes request 6, which batch 2 holds: its record is stale by the time it loads.
+        var lines = Foi.Rows(1, 8).ToList();
+        lines[0] = Foi.Row(6, summary: "changed early");
+
+        using (var probe = new PgScope("srcstk"))
+        {
+            probe.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
+            probe.Workspace.Write("ferry.yaml", Manifest(probe));
+            Assert.Equal(0, (await probe.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+            probe.Workspace.Write("data/requests.csv", Foi.Csv(lines));
+            var killed = await RunKillingAt(probe.Workspace, 2);
+            Assert.True(killed.ExitCode == SigKill, killed.ToString()); // batch 2 was taken as unchanged by its raw rows
+        }
+
+        using var pg = new PgScope("srcst");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
+        ws.Write("ferry.yaml", Manifest(pg));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        Assert.Equal(Foi.Row(6).Split(',')[^1], Summary(pg, 6));
+        Assert.Equal(new LedgerCounts(8, 0, 2, 6, 0, 0), Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId));
+    }
+
+    [Fact]
+    public async Task Records_without_source_hashes_skip_by_content_hash_and_leave_hashes_for_the_next_run()
+    {
+        using var pg = new PgScope("srcold");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
+        ws.Write("ferry.yaml", Manifest(pg));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var first = Pg.Runs(pg.Manifest())[^1].RunId;
+        var digests = SourceDigests(first);
+        // As a ledger written before source hashes has them.
+        Pg.Execute("UPDATE ferry.batches SET source_digest = NULL WHERE run_id = @r", ("r", first));
+
+        var second = await RunKillingAt(ws, 1);
+
+        Assert.True(second.ExitCode == 0, second.ToString());
+        var run = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.Equal(new LedgerCounts(8, 0, 0, 8, 0, 0), Pg.Counts(run));
+        Assert.Equal(digests, SourceDigests(run));
+        var third = await RunKillingAt(ws, 1);
+        Assert.True(third.ExitCode == SigKill, third.ToString());
+    }
+}
