@@ -95,6 +95,10 @@ internal static class RunLedger
         return checkpoints;
     }
 
+    /// <remarks>
+    /// An ordinary commit: on PostgreSQL it waits for the disk, and so makes durable every batch the
+    /// run committed without waiting (<c>synchronous_commit = off</c>) before it.
+    /// </remarks>
     public static Task FinishAsync(DbConnection connection, LedgerNames names, long runId, RunStatus status, string? error, object now, CancellationToken cancellationToken) =>
         ExecuteAsync(connection, $"UPDATE {names.Table("runs")} SET status = @status, finished_at = @now, error = @error WHERE run_id = @run", cancellationToken,
             ("status", status.ToString().ToLowerInvariant()), ("now", now), ("error", error is null ? null : SecretMasker.Scrub(error)), ("run", runId));

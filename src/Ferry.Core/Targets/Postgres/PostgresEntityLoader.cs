@@ -313,9 +313,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             Begin("ferry_land");
             try
             {
-                // The landing need not wait for its own flush to disk: the batch transaction's commit,
-                // which does wait, flushes the log up to and past it. Lost in a crash before that, the
-                // landed batch would only be cleared and landed again by the resumed run.
+                // The landing need not wait for its own flush to disk (see the batch's commit below):
+                // lost in a crash of the server, it would only be cleared and landed again by the resumed run.
                 if (!outer)
                     SetLocal("synchronous_commit = off");
                 // Without rows of its own to stage, the record commits in the same round trip.
@@ -343,9 +342,13 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         Begin("ferry_batch");
         try
         {
-            // A batch that writes nothing to the table commits only ledger records, which a resumed
-            // run would write again just the same: its commit need not wait for the disk.
-            if (!outer && !batch.Rows.Any(r => r.ToWrite))
+            // The commit need not wait for the disk: the batch's rows, undo entries and checkpoint
+            // commit together, so a crash of the server that loses the commit loses all of them, and
+            // the resumed run loads the batch again, exactly once. The run's end (RunLedger.FinishAsync)
+            // does wait, and so flushes every batch before it: a finished run is as durable as one
+            // transaction would be. A 2,000,000-row first load took 21.2-21.6 s waiting for the disk
+            // at each of its 400 commits, 16.5-18.2 s without (three of each, alternating).
+            if (!outer)
                 SetLocal("synchronous_commit = off");
             await WriteBatchAsync(batch, counts, versions, land, cancellationToken).ConfigureAwait(false);
             FaultInjection.Point("postgres.before-commit", batch.Number);
@@ -494,14 +497,11 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         return await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    public async Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken)
-    {
+    public Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken) =>
         // A dry run's ledger may be made or upgraded inside its own transaction, which another connection cannot see.
-        if (prior is not { } run || plan.SourceSeed is null || plan.Tenant is not null || dryRun)
-            return null;
-        var reader = await PostgresTarget.OpenAsync(target.Manifest, cancellationToken).ConfigureAwait(false);
-        return new PostgresPriorSource(reader, run.RunId, run.Entity, plan.Spec.Staging);
-    }
+        Task.FromResult<IPriorSource?>(prior is not { } run || plan.SourceSeed is null || plan.Tenant is not null || dryRun
+            ? null
+            : new PostgresPriorSource(target.Manifest, run.RunId, run.Entity, plan.Spec.Staging));
 
     /// <summary>
     /// A batch the preparing task found equal, raw row for raw row, to the prior run's record at its

@@ -8,8 +8,9 @@ namespace Ferry.Targets.Postgres;
 /// batches at a time over a connection of its own (the loader's is busy loading). What it finds is a
 /// hint: the loader's copy of the record checks again, in the batch's transaction, that it is not stale.
 /// </summary>
-internal sealed class PostgresPriorSource(NpgsqlConnection connection, long priorRun, string priorEntity, bool staging) : IPriorSource
+internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, long priorRun, string priorEntity, bool staging) : IPriorSource
 {
+    private NpgsqlConnection? connection; // opened by the first fetch, on the preparing task, while the source's first batch is parsed
     private const int Window = 16;
     private const int EntrySize = 24; // a digest's key hash, content hash and row version
     private readonly Dictionary<int, (long First, long Last, byte[] Digest, byte[] SourceDigest)?> records = [];
@@ -48,6 +49,7 @@ internal sealed class PostgresPriorSource(NpgsqlConnection connection, long prio
         records.Clear();
         for (var b = from; b < from + Window; b++)
             records[b] = null;
+        connection ??= await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT batch_no, first_line, last_line, digest, source_digest FROM ferry.batches
@@ -64,5 +66,5 @@ internal sealed class PostgresPriorSource(NpgsqlConnection connection, long prio
             records[reader.GetInt32(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetFieldValue<byte[]>(3), reader.GetFieldValue<byte[]>(4));
     }
 
-    public ValueTask DisposeAsync() => connection.DisposeAsync();
+    public ValueTask DisposeAsync() => connection?.DisposeAsync() ?? ValueTask.CompletedTask;
 }
