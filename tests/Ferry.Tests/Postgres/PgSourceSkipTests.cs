@@ -15,6 +15,16 @@ public class PgSourceSkipTests
 
     private static string Manifest(PgScope pg) => PgFoi.Manifest(pg.Schema, batchSize: 4, unique: false, check: false);
 
+    /// <summary>The file of these lines loaded once by the entity of <see cref="Manifest"/>; returns the run.</summary>
+    private static async Task<long> FirstRun(PgScope pg, IEnumerable<string> lines, int exitCode = 0)
+    {
+        pg.Workspace.Write("data/requests.csv", Foi.Csv(lines));
+        pg.Workspace.Write("ferry.yaml", Manifest(pg));
+        var first = await pg.Workspace.Ferry("run", "ferry.yaml");
+        Assert.True(first.ExitCode == exitCode, first.ToString());
+        return Pg.Runs(pg.Manifest())[^1].RunId;
+    }
+
     private static Task<CliResult> RunKillingAt(Workspace ws, int batch) =>
         FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = $"postgres.source-unchanged:{batch}" }, "run", "ferry.yaml");
 
@@ -29,11 +39,7 @@ public class PgSourceSkipTests
     {
         using var pg = new PgScope("srcsk");
         var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 16)));
-        ws.Write("ferry.yaml", Manifest(pg));
-        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
-        var first = Pg.Runs(pg.Manifest())[^1].RunId;
-        var digests = SourceDigests(first);
+        var digests = SourceDigests(await FirstRun(pg, Foi.Rows(1, 16)));
         // 8 bytes a row, none of them zero: every row can be compared raw next time.
         Assert.All(digests, d => Assert.Equal(4 * 16, d!.Length));
         Assert.Equal(16, digests.SelectMany(d => d!.Chunk(16)).Select(c => new string(c)).Distinct().Count());
@@ -64,9 +70,7 @@ public class PgSourceSkipTests
     {
         using var pg = new PgScope("srcmap");
         var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
-        ws.Write("ferry.yaml", Manifest(pg));
-        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        await FirstRun(pg, Foi.Rows(1, 8));
 
         ws.Write("ferry.yaml", Manifest(pg).Replace("const: legacy-foi", "const: foi-v2", StringComparison.Ordinal));
         var second = await RunKillingAt(ws, 1);
@@ -85,9 +89,7 @@ public class PgSourceSkipTests
         lines[1] = Foi.Row(2, status: "lost");                                  // batch 1: rejected
         lines[6] = Foi.Row(7).Replace(",21,", ",200000,", StringComparison.Ordinal); // batch 2: a warning (pages above 100000)
         Assert.Contains(",200000,", lines[6], StringComparison.Ordinal);
-        ws.Write("data/requests.csv", Foi.Csv(lines));
-        ws.Write("ferry.yaml", Manifest(pg));
-        Assert.Equal(3, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        await FirstRun(pg, lines, exitCode: 3);
 
         foreach (var batch in new[] { 1, 2 })
         {
@@ -115,9 +117,7 @@ public class PgSourceSkipTests
 
         using (var probe = new PgScope("srcstk"))
         {
-            probe.Workspace.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
-            probe.Workspace.Write("ferry.yaml", Manifest(probe));
-            Assert.Equal(0, (await probe.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+            await FirstRun(probe, Foi.Rows(1, 8));
             probe.Workspace.Write("data/requests.csv", Foi.Csv(lines));
             var killed = await RunKillingAt(probe.Workspace, 2);
             Assert.True(killed.ExitCode == SigKill, killed.ToString()); // batch 2 was taken as unchanged by its raw rows
@@ -125,9 +125,7 @@ public class PgSourceSkipTests
 
         using var pg = new PgScope("srcst");
         var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
-        ws.Write("ferry.yaml", Manifest(pg));
-        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        await FirstRun(pg, Foi.Rows(1, 8));
         ws.Write("data/requests.csv", Foi.Csv(lines));
 
         Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
@@ -141,10 +139,7 @@ public class PgSourceSkipTests
     {
         using var pg = new PgScope("srcold");
         var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 8)));
-        ws.Write("ferry.yaml", Manifest(pg));
-        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
-        var first = Pg.Runs(pg.Manifest())[^1].RunId;
+        var first = await FirstRun(pg, Foi.Rows(1, 8));
         var digests = SourceDigests(first);
         // As a ledger written before source hashes has them.
         Pg.Execute("UPDATE ferry.batches SET source_digest = NULL WHERE run_id = @r", ("r", first));
