@@ -31,6 +31,9 @@ public sealed class PriorBatch
     {
     }
 
+    /// <summary>The rows of the loaded record that may be skipped: those with content (a non-zero tag) under a key no other row of it repeats.</summary>
+    public int Count => entries.Count - repeated.Count;
+
     /// <summary>Holds this digest instead of the one before.</summary>
     public PriorBatch Load(byte[] digest)
     {

@@ -238,7 +238,7 @@ public static class RunEngine
         plan.Validator.Reset();
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         var keyMap = await KeyMapScope.BindAsync(plan, target, cancellationToken).ConfigureAwait(false);
-        await using var prior = plan.SourceSeed is null ? null : await loader.OpenPriorSourceAsync(cancellationToken).ConfigureAwait(false);
+        await using var prior = loader.OpenPriorSource();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, batches.Writer, stop.Token), stop.Token);
@@ -322,11 +322,10 @@ public static class RunEngine
             var number = numbers.Next();
             if (sourceHasher is null)
                 return new Batch(number, columns, records.ConvertAll(r => Prepare(plan, plan.Hasher, keyMap, r, CorrectsFor(r))));
-            var hashes = new byte[records.Count * 8];
-            for (var i = 0; i < records.Count; i++)
-                if (records[i].Problem is null)
-                    System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(hashes.AsSpan(i * 8), sourceHasher.Hash(records[i].Values));
-            if (prior is not null && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false))
+            var hashes = sourceHasher.Digest(records);
+            // A malformed record (hash 0) is never skipped: its batch is compared by nothing but its content.
+            if (prior is not null && records.TrueForAll(r => r.Problem is null)
+                && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false))
                 return new Batch(number, columns, records.ConvertAll(r => new BatchRow(r.Line, r.Values) { Action = RowAction.Unchanged }))
                 {
                     SourceDigest = hashes,

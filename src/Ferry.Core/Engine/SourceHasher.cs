@@ -106,6 +106,16 @@ public sealed class SourceHasher
         return hash == 0 ? 1 : hash;
     }
 
+    /// <summary>A batch's source digest: 8 bytes a row, its hash, or 0 for a record that is malformed (see <see cref="ClearIssues"/> for the rest).</summary>
+    public byte[] Digest(IReadOnlyList<Sources.SourceRow> records)
+    {
+        var digest = new byte[records.Count * 8];
+        for (var i = 0; i < records.Count; i++)
+            if (records[i].Problem is null)
+                BinaryPrimitives.WriteInt64LittleEndian(digest.AsSpan(i * 8), Hash(records[i].Values));
+        return digest;
+    }
+
     /// <summary>Zeroes, in a batch's source digest (8 bytes a row), the hash of each row with an issue: a later run never skips it by this record.</summary>
     public static void ClearIssues(byte[] digest, IReadOnlyList<BatchRow> rows)
     {

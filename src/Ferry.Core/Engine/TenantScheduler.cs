@@ -132,53 +132,35 @@ internal static class TenantScheduler
 
     private sealed class SharedLoader(IEntityLoader inner, SemaphoreSlim gate) : IEntityLoader
     {
-        public async Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken)
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                return await inner.LoadBatchAsync(batch, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        public Task<EntityCounts> LoadBatchAsync(Batch batch, CancellationToken cancellationToken) =>
+            GatedAsync(() => inner.LoadBatchAsync(batch, cancellationToken), cancellationToken);
 
-        public Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken) => inner.OpenPriorSourceAsync(cancellationToken);
+        public IPriorSource? OpenPriorSource() => inner.OpenPriorSource();
 
-        public async Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken)
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                return await inner.TryLoadUnchangedAsync(batch, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        public Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken) =>
+            GatedAsync(() => inner.TryLoadUnchangedAsync(batch, cancellationToken), cancellationToken);
 
-        public async Task CompleteAsync(CancellationToken cancellationToken)
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
+        public Task CompleteAsync(CancellationToken cancellationToken) =>
+            GatedAsync(async () =>
             {
                 await inner.CompleteAsync(cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
+                return true;
+            }, cancellationToken);
 
-        public async ValueTask DisposeAsync()
-        {
-            await gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-            try
+        public async ValueTask DisposeAsync() =>
+            await GatedAsync(async () =>
             {
                 await inner.DisposeAsync().ConfigureAwait(false);
+                return true;
+            }, CancellationToken.None).ConfigureAwait(false);
+
+        /// <summary>Runs <paramref name="action"/> while no other lane's loader uses the connection.</summary>
+        private async Task<T> GatedAsync<T>(Func<Task<T>> action, CancellationToken cancellationToken)
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await action().ConfigureAwait(false);
             }
             finally
             {

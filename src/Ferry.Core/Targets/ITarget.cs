@@ -37,10 +37,11 @@ public interface IEntityLoader : IAsyncDisposable
 
     /// <summary>
     /// The prior run's batch records, for the task that prepares batches to compare raw rows with, on
-    /// a connection of their own; null when there is nothing to compare with (no prior run, an entity
-    /// without a <see cref="EntityPlan.SourceSeed"/>, a target that compares rows with its table).
+    /// a connection of their own (opened when first read); null when there is nothing to compare with
+    /// (no prior run, an entity without a <see cref="EntityPlan.SourceSeed"/>, a target that compares
+    /// rows with its table).
     /// </summary>
-    Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken) => Task.FromResult<IPriorSource?>(null);
+    IPriorSource? OpenPriorSource() => null;
 
     /// <summary>
     /// Records a <see cref="Batch.SourceUnchanged"/> batch as unchanged by copying the prior run's record
@@ -56,9 +57,10 @@ public interface IPriorSource : IAsyncDisposable
 {
     /// <summary>
     /// Whether the prior run's record at batch position <paramref name="batchNumber"/> holds, on the
-    /// same consecutive lines, rows with exactly these source hashes (none 0), each of which it wrote
-    /// or found unchanged with no warning, under distinct keys, and is not stale.
+    /// same consecutive lines, rows with exactly these source hashes, each of which it wrote or found
+    /// unchanged with no warning, under distinct keys, and is not stale.
     /// </summary>
+    /// <param name="sourceDigest">Every row's hash; none may be 0 (a malformed record, never compared).</param>
     Task<bool> MatchesAsync(int batchNumber, long firstLine, long lastLine, byte[] sourceDigest, CancellationToken cancellationToken);
 }
 

@@ -515,11 +515,11 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         return await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    public Task<IPriorSource?> OpenPriorSourceAsync(CancellationToken cancellationToken) =>
+    public IPriorSource? OpenPriorSource() =>
         // A dry run's ledger may be made or upgraded inside its own transaction, which another connection cannot see.
-        Task.FromResult<IPriorSource?>(prior is not { } run || plan.SourceSeed is null || plan.Tenant is not null || dryRun
+        prior is not { } run || plan.SourceSeed is null || plan.Tenant is not null || dryRun
             ? null
-            : new PostgresPriorSource(target.Manifest, run.RunId, run.Entity, plan.Spec.Staging));
+            : new PostgresPriorSource(target.Manifest, run.RunId, run.Entity, plan.Spec.Staging);
 
     /// <summary>
     /// A batch the preparing task found equal, raw row for raw row, to the prior run's record at its

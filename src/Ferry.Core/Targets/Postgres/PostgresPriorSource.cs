@@ -1,4 +1,4 @@
-using System.Buffers.Binary;
+using Ferry.Engine;
 using Npgsql;
 
 namespace Ferry.Targets.Postgres;
@@ -12,9 +12,8 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
 {
     private NpgsqlConnection? connection; // opened by the first fetch, on the preparing task, while the source's first batch is parsed
     private const int Window = 16;
-    private const int EntrySize = 24; // a digest's key hash, content hash and row version
     private readonly Dictionary<int, (long First, long Last, byte[] Digest, byte[] SourceDigest)?> records = [];
-    private readonly HashSet<long> keys = [];
+    private readonly PriorBatch digest = new();
 
     public async Task<bool> MatchesAsync(int batchNumber, long firstLine, long lastLine, byte[] sourceDigest, CancellationToken cancellationToken)
     {
@@ -23,21 +22,9 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
         if (!records.Remove(batchNumber, out var found) || found is not { } record)
             return false;
         var rows = sourceDigest.Length / 8;
-        if (record.First != firstLine || record.Last != lastLine || lastLine - firstLine + 1 != rows
-            || record.Digest.Length != rows * EntrySize || !record.SourceDigest.AsSpan().SequenceEqual(sourceDigest))
-            return false;
-        for (var i = 0; i < rows; i++)
-            if (BinaryPrimitives.ReadInt64LittleEndian(sourceDigest.AsSpan(i * 8)) == 0)
-                return false;
         // Every row was written or found unchanged (its row version is there), each under a key of its own.
-        keys.Clear();
-        for (var i = 0; i < rows; i++)
-        {
-            var entry = record.Digest.AsSpan(i * EntrySize, EntrySize);
-            if (BinaryPrimitives.ReadInt64LittleEndian(entry[16..]) == 0 || !keys.Add(BinaryPrimitives.ReadInt64LittleEndian(entry)))
-                return false;
-        }
-        return true;
+        return record.First == firstLine && record.Last == lastLine && lastLine - firstLine + 1 == rows
+            && record.SourceDigest.AsSpan().SequenceEqual(sourceDigest) && digest.Load(record.Digest).Count == rows;
     }
 
     /// <summary>
