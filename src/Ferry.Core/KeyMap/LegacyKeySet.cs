@@ -76,11 +76,19 @@ public sealed class LegacyKeySet
         public bool Add(string legacyKey) =>
             TryInteger(legacyKey, out var value) ? integers.Add(value) : hashes.Add(Hash(legacyKey));
 
+        /// <summary>Whether the set has the key (or, for a key that is not an integer, a key of the same 64-bit hash).</summary>
+        public bool Contains(string legacyKey) =>
+            TryInteger(legacyKey, out var value) ? integers.Contains(value) : hashes.Contains(Hash(legacyKey));
+
         private sealed class Ascending(long[] sorted)
         {
             private long[] sorted = sorted;
             private int count = sorted.Length;
             private HashSet<long>? outOfOrder;
+
+            // A key out of order was at most the largest sorted key when it came, and that only grows.
+            public bool Contains(long value) =>
+                count > 0 && value <= sorted[count - 1] && (Array.BinarySearch(sorted, 0, count, value) >= 0 || outOfOrder?.Contains(value) == true);
 
             public bool Add(long value)
             {

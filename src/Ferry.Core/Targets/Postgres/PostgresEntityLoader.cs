@@ -251,11 +251,20 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         var existing = await ColumnTypesAsync(cancellationToken).ConfigureAwait(false);
         if (plan.Spec.Mode == LoadMode.Scd2)
             return await EnsureHistoryTableAsync(existing, cancellationToken).ConfigureAwait(false);
+        if (existing.Count == 0 && MayDeferKey())
+        {
+            await CreateTableDeferringKeyAsync(cancellationToken).ConfigureAwait(false);
+            return columns.ToDictionary(c => c.Target, c => ColumnType(c.Type));
+        }
         if (existing.Count == 0)
         {
             var definitions = columns.Select(c => $"{Quote(c.Target)} {ColumnType(c.Type)}");
             var key = keys.Count > 0 ? $", PRIMARY KEY ({string.Join(", ", keys.Select(c => Quote(c.Target)))})" : "";
-            await ExecuteAsync($"CREATE SCHEMA IF NOT EXISTS {Quote(target.Schema)}; CREATE TABLE IF NOT EXISTS {table} ({string.Join(", ", definitions)}{key})", cancellationToken).ConfigureAwait(false);
+            // A key an earlier run deferred for a table of this name that is gone since is no longer to be built.
+            await ExecuteAsync($"""
+                CREATE SCHEMA IF NOT EXISTS {Quote(target.Schema)}; CREATE TABLE IF NOT EXISTS {table} ({string.Join(", ", definitions)}{key});
+                DELETE FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target;
+                """, cancellationToken, ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
             return columns.ToDictionary(c => c.Target, c => ColumnType(c.Type));
         }
         var missing = columns.Where(c => !existing.ContainsKey(c.Target)).Select(c => c.Target).ToList();
@@ -274,7 +283,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         unique.Parameters.AddWithValue("schema", target.Schema);
         unique.Parameters.AddWithValue("table", plan.Spec.Table);
         unique.Parameters.AddWithValue("keys", keys.Select(c => c.Target).Order(StringComparer.Ordinal).ToArray());
-        if ((long)(await unique.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
+        if ((long)(await unique.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0
+            && !await BuildKeyLeftDeferredAsync(cancellationToken).ConfigureAwait(false))
             throw new TargetException($"table {target.Schema}.{plan.Spec.Table} has no primary key or unique index on ({string.Join(", ", plan.Spec.Key)}); entity '{plan.Spec.Name}' needs one to find rows by business key");
         return existing;
     }
@@ -433,8 +443,12 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 pending.Add(row);
         var found = foundVersions; // key → version, of rows written or found equal
         found.Clear();
+        if (keyDeferred && !(direct && KeysCannotRepeat(pending)))
+            await BuildDeferredKeyAsync(cancellationToken).ConfigureAwait(false);
         if (!direct || pending.Count == 0 || !await TryCopyAsync(batch.Number, pending, landed && pending.Count == batch.Rows.Count, found, cancellationToken).ConfigureAwait(false))
         {
+            // The work table's upsert finds rows by their key.
+            await BuildDeferredKeyAsync(cancellationToken).ConfigureAwait(false);
             var waves = Waves(pending);
             for (var w = 0; w < waves.Count; w++)
                 await WriteWaveAsync(batch.Number, waves[w], w > 0, found, cancellationToken).ConfigureAwait(false);
@@ -610,10 +624,18 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             {(keysLanded
                 ? "SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch"
                 : $"VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)")};
-            SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")};
-            """, [("batch", batch), ("first", rows[0].Key), .. keysLanded ? [] : batchArrays.Keys(rows)]))
+            {(keyDeferred ? DeferredVersionSql("@first") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}")};
+            """, [("batch", batch), ("first", rows[0].Key), .. keysLanded ? [] : batchArrays.Keys(rows), .. DeferredVersionParameters]))
         {
-            var version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
+            long version;
+            if (keyDeferred)
+            {
+                var versionAndBlock = await FirstValueAsync<long[]>(command, cancellationToken).ConfigureAwait(false);
+                version = versionAndBlock[0];
+                copyFromBlock = (uint)versionAndBlock[1];
+            }
+            else
+                version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
             foreach (var row in rows)
                 found[row.Key!] = version;
         }
@@ -833,10 +855,15 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         if (plan.Spec.Mode == LoadMode.Scd2)
             await CloseMissingAsync(cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync("""
+        // A deferred key is built as the entity completes, in one transaction (never in a dry run's or replace's).
+        var buildKey = keyDeferred;
+        await ExecuteAsync($"""
+            {(buildKey ? "BEGIN;" + BuildKeySql : "")}
             UPDATE ferry.run_entities SET completed_at = now() WHERE run_id = @run AND entity = @entity;
             UPDATE ferry.run_tenants SET completed_at = now() WHERE run_id = @run AND entity = @entity AND tenant = @tenant;
-            """, cancellationToken).ConfigureAwait(false);
+            {(buildKey ? "COMMIT;" : "")}
+            """, cancellationToken, ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
+        keyDeferred = false;
         if (open)
         {
             await ExecuteAsync(dryRun ? "RELEASE ferry_entity" : "COMMIT", cancellationToken).ConfigureAwait(false);

@@ -210,6 +210,17 @@ internal static class PostgresLedgerSchema
             completed_at timestamptz,
             PRIMARY KEY (run_id, entity, tenant)
         );
+        -- A table Ferry created whose primary key it builds once the entity's rows are in (see
+        -- PostgresEntityLoader.DeferredKey.cs): while this row is here the key is not built yet, and the
+        -- next run into the table, a resume of an interrupted one included, builds it before anything else.
+        CREATE TABLE IF NOT EXISTS ferry.deferred_keys (
+            target_schema text NOT NULL,
+            target        text NOT NULL,
+            key_columns   text[] NOT NULL,
+            run_id        bigint NOT NULL,
+            entity        text NOT NULL,
+            PRIMARY KEY (target_schema, target)
+        );
         -- Each check of a reconciliation, per entity and tenant: passed or not, with its figures (JSON).
         CREATE TABLE IF NOT EXISTS ferry.reconciliations (
             reconciliation_id bigserial PRIMARY KEY,
