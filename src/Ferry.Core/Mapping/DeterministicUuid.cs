@@ -14,8 +14,8 @@ public static class DeterministicUuid
     /// <summary>Ferry's namespace: the v5 UUID of "ferry" in the RFC's URL namespace.</summary>
     private static readonly Guid FerryNamespace = Create(new Guid("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "ferry");
 
-    // One SHA-1 per thread, reset by each hash: a one-shot hash set up and tore down OpenSSL's digest
-    // every time, which cost more than the digest of a key's few bytes (0.8 µs against 0.5 µs).
+    // A name of one block (most keys) is hashed by ShortSha1; a longer one by one SHA-1 per thread, reset
+    // by each hash: a one-shot hash set up and tore down OpenSSL's digest every time (0.8 µs against 0.5 µs).
     [ThreadStatic]
     private static IncrementalHash? sha1;
 
@@ -46,9 +46,16 @@ public static class DeterministicUuid
             length += Encoding.UTF8.GetBytes(parts[i], input[length..]);
         }
         Span<byte> hash = stackalloc byte[20];
-        var digest = sha1 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
-        digest.AppendData(input[..length]);
-        digest.GetHashAndReset(hash);
+        if (length <= ShortSha1.MaxInput)
+        {
+            ShortSha1.Hash(input[..length], hash);
+        }
+        else
+        {
+            var digest = sha1 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+            digest.AppendData(input[..length]);
+            digest.GetHashAndReset(hash);
+        }
         hash[6] = (byte)((hash[6] & 0x0F) | 0x50);
         hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
         return new Guid(hash[..16], bigEndian: true);

@@ -22,6 +22,35 @@ public class KeyMapUnitTests
     }
 
     [Fact]
+    public void The_one_block_SHA1_equals_the_crypto_librarys_for_every_length_it_takes()
+    {
+        var random = new Random(7);
+        Span<byte> mine = stackalloc byte[20];
+        for (var length = 0; length <= ShortSha1.MaxInput; length++)
+            for (var round = 0; round < 40; round++)
+            {
+                var input = new byte[length];
+                random.NextBytes(input);
+                ShortSha1.Hash(input, mine);
+                Assert.Equal(System.Security.Cryptography.SHA1.HashData(input), mine.ToArray());
+            }
+        // FIPS 180's own example, "abc".
+        ShortSha1.Hash("abc"u8, mine);
+        Assert.Equal("a9993e364706816aba3e25717850c26c9cd0d89d", Convert.ToHexStringLower(mine));
+        Assert.Throws<ArgumentException>(() => ShortSha1.Hash(new byte[ShortSha1.MaxInput + 1], new byte[20]));
+    }
+
+    [Fact]
+    public void Names_that_fill_one_block_and_names_longer_get_the_RFC_v5_UUID()
+    {
+        // Computed independently (Python's uuid.uuid5(uuid5(NAMESPACE_URL, "ferry"), "school\x1f\x1f" + "k" * n)).
+        // The name is 16 bytes of namespace, "school", two separators and the key: 55 bytes with 31 k's, one block.
+        Assert.Equal(new Guid("24641e26-c07e-5f0a-9469-97a69657132f"), DeterministicUuid.ForLegacyKey("school", "", new string('k', 31)));
+        Assert.Equal(new Guid("22bfb22d-6546-5c39-8ea5-794312bff07d"), DeterministicUuid.ForLegacyKey("school", "", new string('k', 32)));
+        Assert.Equal(new Guid("66a01793-33fa-5c01-8b82-0f2b41ba6d14"), DeterministicUuid.ForLegacyKey("school", "", new string('k', 60)));
+    }
+
+    [Fact]
     public void A_legacy_key_is_its_trimmed_value_or_a_JSON_array_of_its_values()
     {
         Assert.Equal("17", LegacyKeyText.Of([" 17 "], [0]));
@@ -48,7 +77,7 @@ public class KeyMapUnitTests
     }
 
     [Fact]
-    public void A_growing_key_set_adds_each_key_once_in_key_order_and_out_of_it()
+    public void A_growing_key_set_adds_each_key_once_and_then_contains_it_in_key_order_and_out_of_it()
     {
         static string Text(int i) => i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var builder = new LegacyKeySet.Builder();
@@ -61,7 +90,10 @@ public class KeyMapUnitTests
         foreach (var i in Enumerable.Range(1, 150_000).Concat(Enumerable.Range(150_001, 150_000).Reverse()))
         {
             var isNew = i != 5 && i != 200_000;
+            Assert.Equal(!isNew, set.Contains(Text(i)));
+            Assert.Equal(i == 5, set.Contains("A-" + Text(i)));
             Assert.Equal(isNew, set.Add(Text(i)));
+            Assert.True(set.Contains(Text(i)));
             Assert.False(set.Add(Text(i)));
             Assert.Equal(i != 5, set.Add("A-" + Text(i)));
         }
@@ -70,6 +102,8 @@ public class KeyMapUnitTests
             Assert.False(set.Add(Text(i)));
             Assert.False(set.Add("A-" + Text(i)));
         }
+        Assert.False(set.Contains("0"));
+        Assert.False(set.Contains("05"));
         Assert.True(set.Add("0"));
         Assert.True(set.Add("05"));
         Assert.True(set.Add("-7"));
