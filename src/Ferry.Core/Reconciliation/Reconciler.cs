@@ -339,47 +339,72 @@ public static class Reconciler
         }
     }
 
-    /// <summary>Joins source and target partition by partition: one partition's source keys in memory at a time.</summary>
+    /// <summary>
+    /// Joins source and target partition by partition, one partition a core at a time (each holds one
+    /// partition's source keys in memory). The keys listed are those a join of the partitions in order
+    /// would list: each partition keeps its first <paramref name="listLimit"/>, merged in partition order.
+    /// </summary>
     private static ChecksumResult Join(int partitions, string folder, int listLimit, List<string> missingKeys, List<string> differingKeys, out long duplicates)
     {
+        var joined = new PartitionJoin[partitions];
+        Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+            p => joined[p] = JoinPartition(folder, p, listLimit));
         duplicates = 0;
         long sourceRows = 0, targetRows = 0, missing = 0, differing = 0, onlyInTarget = 0;
         ulong sourceSum = 0, targetSum = 0;
-        for (var p = 0; p < partitions; p++)
+        foreach (var part in joined)
         {
-            var source = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var (key, hash) in Spill.Read(folder, "source", p))
-            {
-                if (source.ContainsKey(key))
-                    duplicates++;
-                source[key] = hash; // the last row of a key is the one an upsert kept
-            }
-            foreach (var hash in source.Values)
-                sourceSum = unchecked(sourceSum + (ulong)hash);
-            sourceRows += source.Count;
-            foreach (var (key, hash) in Spill.Read(folder, "target", p))
-            {
-                if (!source.Remove(key, out var expected))
-                {
-                    onlyInTarget++;
-                    continue;
-                }
-                targetRows++;
-                targetSum = unchecked(targetSum + (ulong)hash);
-                if (hash != expected)
-                {
-                    differing++;
-                    if (differingKeys.Count < listLimit)
-                        differingKeys.Add(key);
-                }
-            }
-            missing += source.Count;
-            foreach (var key in source.Keys.Order(StringComparer.Ordinal))
-                if (missingKeys.Count < listLimit)
-                    missingKeys.Add(key);
+            duplicates += part.Duplicates;
+            sourceRows += part.SourceRows;
+            targetRows += part.TargetRows;
+            missing += part.Missing;
+            differing += part.Differing;
+            onlyInTarget += part.OnlyInTarget;
+            sourceSum = unchecked(sourceSum + part.SourceSum);
+            targetSum = unchecked(targetSum + part.TargetSum);
+            missingKeys.AddRange(part.MissingKeys.Take(listLimit - missingKeys.Count));
+            differingKeys.AddRange(part.DifferingKeys.Take(listLimit - differingKeys.Count));
         }
         return new ChecksumResult(sourceRows, sourceSum.ToString("x16", CultureInfo.InvariantCulture), targetRows,
             targetSum.ToString("x16", CultureInfo.InvariantCulture), missing, differing, onlyInTarget);
+    }
+
+    private sealed record PartitionJoin(long Duplicates, long SourceRows, long TargetRows, long Missing, long Differing, long OnlyInTarget,
+        ulong SourceSum, ulong TargetSum, List<string> MissingKeys, List<string> DifferingKeys);
+
+    private static PartitionJoin JoinPartition(string folder, int partition, int listLimit)
+    {
+        long duplicates = 0, targetRows = 0, differing = 0, onlyInTarget = 0;
+        ulong sourceSum = 0, targetSum = 0;
+        var differingKeys = new List<string>();
+        var source = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (key, hash) in Spill.Read(folder, "source", partition))
+        {
+            if (source.ContainsKey(key))
+                duplicates++;
+            source[key] = hash; // the last row of a key is the one an upsert kept
+        }
+        foreach (var hash in source.Values)
+            sourceSum = unchecked(sourceSum + (ulong)hash);
+        var sourceRows = (long)source.Count;
+        foreach (var (key, hash) in Spill.Read(folder, "target", partition))
+        {
+            if (!source.Remove(key, out var expected))
+            {
+                onlyInTarget++;
+                continue;
+            }
+            targetRows++;
+            targetSum = unchecked(targetSum + (ulong)hash);
+            if (hash != expected)
+            {
+                differing++;
+                if (differingKeys.Count < listLimit)
+                    differingKeys.Add(key);
+            }
+        }
+        var missingKeys = source.Keys.Order(StringComparer.Ordinal).Take(listLimit).ToList();
+        return new PartitionJoin(duplicates, sourceRows, targetRows, source.Count, differing, onlyInTarget, sourceSum, targetSum, missingKeys, differingKeys);
     }
 
     private static async Task OrphansAsync(MigrationManifest manifest, EntityPlan plan, TargetTables target, ReconcileOptions options,

@@ -231,6 +231,18 @@ public class ReconcileTests
             Assert.All(e.Differences, d => Assert.Equal("pages", d.Column));
         }
         Assert.Equal(whole.Entities[0].Checksum, split.Entities[0].Checksum);
+
+        // Partitions joined side by side list at most the limit, and the same keys every time; all are counted.
+        var listed = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var limited = Assert.Single((await Reconciler.ReconcileAsync(manifest,
+                new ReconcileOptions { RowsPerPartition = 4, SampleSize = 0, ListLimit = 1 }, CancellationToken.None)).Entities);
+            Assert.Equal(split.Entities[0].Checksum, limited.Checksum);
+            listed.Add(Assert.Single(limited.MissingKeys) + " " + Assert.Single(limited.Differences).Key);
+        }
+        Assert.Single(listed.Distinct());
+        Assert.Contains(listed[0].Split(' ')[0], split.Entities[0].MissingKeys);
     }
 
     [Fact]
