@@ -15,7 +15,7 @@ internal static class ShortSha1
     public const int MaxInput = 55; // 64 bytes less the 0x80 marker and the 8-byte length
 
     /// <summary>Writes the 20-byte hash of <paramref name="input"/> (at most <see cref="MaxInput"/> bytes) to <paramref name="hash"/>.</summary>
-    public static void Hash(ReadOnlySpan<byte> input, Span<byte> hash)
+    public static unsafe void Hash(ReadOnlySpan<byte> input, Span<byte> hash)
     {
         if (input.Length > MaxInput)
             throw new ArgumentException($"at most {MaxInput} bytes", nameof(input));
@@ -25,7 +25,8 @@ internal static class ShortSha1
         block[input.Length] = 0x80;
         BinaryPrimitives.WriteUInt64BigEndian(block[56..], (ulong)input.Length * 8);
 
-        Span<uint> w = stackalloc uint[80];
+        // The schedule through a pointer: indexing a span checked every w[i - 3], w[i - 8] … of the 80 rounds.
+        var w = stackalloc uint[80];
         for (var i = 0; i < 16; i++)
             w[i] = BinaryPrimitives.ReadUInt32BigEndian(block[(i * 4)..]);
         for (var i = 16; i < 80; i++)
@@ -34,28 +35,11 @@ internal static class ShortSha1
         uint a = 0x67452301, b = 0xEFCDAB89, c = 0x98BADCFE, d = 0x10325476, e = 0xC3D2E1F0;
         for (var i = 0; i < 80; i++)
         {
-            uint f, k;
-            if (i < 20)
-            {
-                f = (b & c) | (~b & d);
-                k = 0x5A827999;
-            }
-            else if (i < 40)
-            {
-                f = b ^ c ^ d;
-                k = 0x6ED9EBA1;
-            }
-            else if (i < 60)
-            {
-                f = (b & c) | (b & d) | (c & d);
-                k = 0x8F1BBCDC;
-            }
-            else
-            {
-                f = b ^ c ^ d;
-                k = 0xCA62C1D6;
-            }
-            var t = BitOperations.RotateLeft(a, 5) + f + e + k + w[i];
+            var fk = i < 20 ? ((b & c) | (~b & d)) + 0x5A827999
+                : i < 40 ? (b ^ c ^ d) + 0x6ED9EBA1
+                : i < 60 ? ((b & c) | (b & d) | (c & d)) + 0x8F1BBCDC
+                : (b ^ c ^ d) + 0xCA62C1D6;
+            var t = BitOperations.RotateLeft(a, 5) + fk + e + w[i];
             e = d;
             d = c;
             c = BitOperations.RotateLeft(b, 30);

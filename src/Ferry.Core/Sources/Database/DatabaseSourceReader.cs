@@ -19,8 +19,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
     private readonly ColumnText[] texts;
     private readonly int[] keyOrdinals;
     private readonly int pageSize;
-    private DbCommand? command;
-    private DbDataReader? reader;
+    private IPageRows? page;
     private int pageRows;
     private object[]? lastKey;
     private long line;
@@ -125,9 +124,9 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
                 await CheckKeysAsync(cancellationToken).ConfigureAwait(false);
             while (!exhausted)
             {
-                if (reader is null)
+                if (page is null)
                     await OpenPageAsync(cancellationToken).ConfigureAwait(false);
-                if (await reader!.ReadAsync(cancellationToken).ConfigureAwait(false))
+                if (await page!.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     pageRows++;
                     return Row();
@@ -161,36 +160,28 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
 
     private async Task OpenPageAsync(CancellationToken cancellationToken)
     {
-        command = connection.CreateCommand();
-        command.CommandText = dialect.Page(query, lastKey is not null, pageSize);
-        for (var i = 0; lastKey is not null && i < lastKey.Length; i++)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = dialect.Parameter(i);
-            parameter.Value = lastKey[i];
-            command.Parameters.Add(parameter);
-        }
-        reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var sql = dialect.Page(query, lastKey is not null, pageSize);
+        // A key of another type (from a cursor given by the caller) is bound by the driver.
+        page = connection is Microsoft.Data.Sqlite.SqliteConnection sqlite && (lastKey is null || lastKey.All(SqlitePageRows.Binds))
+            ? SqlitePageRows.Open(dialect, sqlite, sql, lastKey)
+            : await DbPageRows.OpenAsync(dialect, connection, sql, lastKey, cancellationToken).ConfigureAwait(false);
         pageRows = 0;
     }
 
     private async ValueTask ClosePageAsync()
     {
-        if (reader is not null)
-            await reader.DisposeAsync().ConfigureAwait(false);
-        if (command is not null)
-            await command.DisposeAsync().ConfigureAwait(false);
-        reader = null;
-        command = null;
+        if (page is not null)
+            await page.DisposeAsync().ConfigureAwait(false);
+        page = null;
     }
 
     private SourceRow Row()
     {
-        var r = reader!;
+        var r = page!;
         var key = new object[keyOrdinals.Length];
         for (var k = 0; k < key.Length; k++)
         {
-            key[k] = r.GetValue(keyOrdinals[k]);
+            key[k] = r.GetKey(keyOrdinals[k]);
             if (key[k] is DBNull)
                 throw new SourceException(Origin, line + 1, "key", $"key column '{columns[keyOrdinals[k]]}' is NULL");
         }
@@ -207,7 +198,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
             try
             {
                 // One call a value: asking IsDBNull first made the driver find each value's type twice.
-                value = dialect.GetValue(r, i);
+                value = r.GetValue(i);
                 if (value is DBNull)
                     value = null;
             }
@@ -252,7 +243,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
     {
         if (cursor.Key.Count != keyOrdinals.Length)
             throw new ArgumentException($"the cursor has {cursor.Key.Count} key values; the key of {Origin} has {keyOrdinals.Length}", nameof(cursor));
-        if (reader is not null)
+        if (page is not null)
             throw new InvalidOperationException("StartAfter must come before the first read");
         lastKey = [.. cursor.Key];
         line = cursor.Line;

@@ -1,0 +1,66 @@
+using System.Data.Common;
+
+namespace Ferry.Sources.Database;
+
+/// <summary>The rows of one keyset page, read forward, one at a time.</summary>
+public interface IPageRows : IAsyncDisposable
+{
+    /// <summary>Moves to the next row; false after the last.</summary>
+    ValueTask<bool> ReadAsync(CancellationToken cancellationToken);
+
+    /// <summary>A key value as the driver gives it (<see cref="DBNull"/> for NULL).</summary>
+    object GetKey(int ordinal);
+
+    /// <summary>A value as <see cref="ISqlDialect.GetValue"/> reads it.</summary>
+    object GetValue(int ordinal);
+}
+
+/// <summary>A page read through ADO.NET: a command and its data reader.</summary>
+public sealed class DbPageRows : IPageRows
+{
+    private readonly ISqlDialect dialect;
+    private readonly DbCommand command;
+    private readonly DbDataReader reader;
+
+    private DbPageRows(ISqlDialect dialect, DbCommand command, DbDataReader reader)
+    {
+        this.dialect = dialect;
+        this.command = command;
+        this.reader = reader;
+    }
+
+    /// <summary>Runs <paramref name="sql"/> with <paramref name="parameters"/> as <c>Parameter(0)</c>, <c>Parameter(1)</c>, ….</summary>
+    public static async Task<IPageRows> OpenAsync(ISqlDialect dialect, DbConnection connection, string sql, object[]? parameters, CancellationToken cancellationToken)
+    {
+        var command = connection.CreateCommand();
+        try
+        {
+            command.CommandText = sql;
+            for (var i = 0; parameters is not null && i < parameters.Length; i++)
+            {
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = dialect.Parameter(i);
+                parameter.Value = parameters[i];
+                command.Parameters.Add(parameter);
+            }
+            return new DbPageRows(dialect, command, await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch
+        {
+            await command.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public ValueTask<bool> ReadAsync(CancellationToken cancellationToken) => new(reader.ReadAsync(cancellationToken));
+
+    public object GetKey(int ordinal) => reader.GetValue(ordinal);
+
+    public object GetValue(int ordinal) => dialect.GetValue(reader, ordinal);
+
+    public async ValueTask DisposeAsync()
+    {
+        await reader.DisposeAsync().ConfigureAwait(false);
+        await command.DisposeAsync().ConfigureAwait(false);
+    }
+}
