@@ -31,6 +31,9 @@ public sealed class EntityPlan
     /// <summary>The entity and, with tenants, its tenant, as messages name them.</summary>
     public string Describe() => Tenant is null ? Spec.Name : $"{Spec.Name} (tenant {Tenant})";
 
+    /// <summary>How many tenants the run loads this entity for (1 without tenants): the last of them to complete it finishes what they share.</summary>
+    public int TenantsInRun { get; set; } = 1;
+
     /// <summary>The entity's place in the manifest: the order it is loaded and listed in.</summary>
     public int Position { get; }
     public ContractValidator Validator { get; }

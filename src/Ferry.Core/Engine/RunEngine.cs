@@ -113,6 +113,8 @@ public static class RunEngine
             widest = Math.Max(widest, sources.Values.Max(s => s.Columns.Count));
         }
         IReadOnlyList<EntityPlan> plans = allPlans.Where(p => options.Entity is null || p.Spec.Name == options.Entity).ToList();
+        foreach (var plan in plans)
+            plan.TenantsInRun = plans.Count(p => p.Spec.Name == plan.Spec.Name);
         options.BeforeLoad?.Invoke(plans, widest);
         var started = DateTime.UtcNow;
         var correlation = Guid.NewGuid().ToString("N");

@@ -66,6 +66,54 @@ public class PgDeferredKeyTests
         Assert.Equal((0L, 0L, (long)(Students - District.Orphans(Schools, Students))), (counts.Inserted, counts.Updated, counts.Unchanged));
     }
 
+    [Fact]
+    public async Task Tenants_in_parallel_share_the_deferred_key_and_the_last_to_complete_an_entity_builds_it()
+    {
+        using var pg = new PgScope("dkt");
+        var ws = pg.Workspace;
+        var tenants = new[] { "d1", "d2", "d3" };
+        foreach (var tenant in tenants)
+            District.WriteLegacy(ws, Schools, Students, $"legacy_{tenant}.db");
+        var manifest = District.Manifest(District.PostgresTarget(pg.Schema), BatchSize, suffix).Replace(
+            "source: { type: sqlite, connection: \"Data Source=legacy.db\" }\n",
+            "tenant_column: district\ntenants:\n" + string.Concat(tenants.Select(t => $"  - {{ id: {t}, source: {{ type: sqlite, connection: \"Data Source=legacy_{t}.db\" }} }}\n")),
+            StringComparison.Ordinal);
+        Assert.Contains("tenants:", manifest, StringComparison.Ordinal);
+        ws.Write("ferry.yaml", manifest);
+        var expected = tenants.Length * (Students - District.Orphans(Schools, Students));
+
+        // The students' seventh batch (batch numbers run on across an entity's tenants): some tenants' students are in, none has all.
+        var killed = await FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = "postgres.after-commit:7" }, "run", "ferry.yaml", "--parallel", "3");
+
+        Assert.True(killed.ExitCode == 137, killed.ToString());
+        Assert.True(HasPrimaryKey(pg, "school"));
+        Assert.False(HasPrimaryKey(pg, "student"));
+        Assert.True(KeyWaiting(pg, "student"));
+        Assert.InRange(pg.Count("student"), 1, expected - 1);
+        var run = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+
+        var resumed = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml", "--parallel", "3");
+
+        Assert.True(resumed.ExitCode == 3, resumed.ToString()); // the orphans
+        Assert.Equal(run, Assert.Single(Pg.Runs(pg.Manifest())).RunId);
+        Assert.True(HasPrimaryKey(pg, "student"));
+        Assert.False(KeyWaiting(pg, "student"));
+        Assert.Equal(expected, pg.Count("student"));
+        Assert.Equal(0, Pg.Count($"""SELECT count(*) FROM (SELECT district, id FROM "{pg.Schema}".student GROUP BY 1, 2 HAVING count(*) > 1) d"""));
+        Assert.Equal(0, Pg.Count($"""
+            SELECT count(*) FROM ferry.batches b
+            WHERE b.run_id = @r AND b.entity = @e AND b.state = 'committed'
+              AND b.version_set IS DISTINCT FROM (SELECT array_agg(DISTINCT t.xmin::text::bigint) FROM "{pg.Schema}".student t
+                                                  WHERE t.district || chr(31) || t.id::text = ANY(b.keys))
+            """, ("r", run), ("e", "student" + suffix)));
+
+        // Every tenant's students found unchanged by a re-run, through the versions their records hold.
+        var again = await ws.Ferry("run", "ferry.yaml", "--parallel", "3");
+        Assert.True(again.ExitCode == 3, again.ToString());
+        var counts = Pg.Counts(Pg.Runs(pg.Manifest())[^1].RunId, "student" + suffix);
+        Assert.Equal((0L, 0L, (long)expected), (counts.Inserted, counts.Updated, counts.Unchanged));
+    }
+
     /// <param name="first">The line whose legacy key comes back.</param>
     /// <param name="repeat">The line that repeats it, with another name: in a later batch, or in the same one.</param>
     [Theory]

@@ -30,27 +30,34 @@ internal sealed partial class PostgresEntityLoader
 
     /// <summary>Whether the table this entity is about to create may have its key built at the end.</summary>
     private bool MayDeferKey() =>
-        keys.Count == 1 && keys[0].UuidFromLegacy && plan.Spec.LegacyKey is not null && plan.Tenant is null
-        && !outer && plan.Spec.Mode is LoadMode.Upsert or LoadMode.Insert
+        keys.Count == (plan.TenantColumn is null ? 1 : 2) && keys[^1].UuidFromLegacy && (plan.TenantColumn is null || keys[0].Target == plan.TenantColumn)
+        && plan.Spec.LegacyKey is not null && !outer && plan.Spec.Mode is LoadMode.Upsert or LoadMode.Insert
         && connection.PostgreSqlVersion >= new Version(14, 0);
 
     private string KeyColumns => string.Join(", ", keys.Select(c => Quote(c.Target)));
 
-    /// <summary>Creates the table without its key and records that the key is to be built, in one transaction.</summary>
+    /// <summary>
+    /// Creates the table without its key and records that the key is to be built, in one transaction.
+    /// With tenants another lane may have made it a moment before: the key is then this run's to defer too.
+    /// </summary>
     private async Task CreateTableDeferringKeyAsync(CancellationToken cancellationToken)
     {
         var definitions = columns.Select(c => $"{Quote(c.Target)} {ColumnType(c.Type)}{(keys.Contains(c) ? " NOT NULL" : "")}");
         await ExecuteAsync($"""
             BEGIN;
+            SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
             CREATE SCHEMA IF NOT EXISTS {Quote(target.Schema)};
-            CREATE TABLE {table} ({string.Join(", ", definitions)});
-            INSERT INTO ferry.deferred_keys (target_schema, target, key_columns, run_id, entity) VALUES (@schema, @target, @keys, @run, @entity)
+            CREATE TABLE IF NOT EXISTS {table} ({string.Join(", ", definitions)});
+            INSERT INTO ferry.deferred_keys (target_schema, target, key_columns, run_id, entity)
+            SELECT @schema, @target, @keys, @run, @entity WHERE NOT EXISTS (SELECT FROM pg_index WHERE indrelid = '{Literal(table)}'::regclass AND indisprimary)
             ON CONFLICT (target_schema, target) DO UPDATE SET key_columns = EXCLUDED.key_columns, run_id = EXCLUDED.run_id, entity = EXCLUDED.entity;
             COMMIT;
             """, cancellationToken, ("schema", target.Schema), ("target", plan.Spec.Table), ("keys", keys.Select(c => c.Target).ToArray())).ConfigureAwait(false);
-        keyDeferred = true;
-        copyFromBlock = 0;
+        // Deferred by this run (a row in ferry.deferred_keys); otherwise another lane has built the key already.
+        await BuildKeyLeftDeferredAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    private static string Literal(string text) => text.Replace("'", "''", StringComparison.Ordinal);
 
     /// <summary>
     /// For a table that exists without its key: builds the key a run into it deferred and left unbuilt
@@ -65,7 +72,17 @@ internal sealed partial class PostgresEntityLoader
             return false;
         if (!deferredColumns.Order(StringComparer.Ordinal).SequenceEqual(keys.Select(c => c.Target).Order(StringComparer.Ordinal)))
             throw new TargetException($"table {target.Schema}.{plan.Spec.Table} is waiting for its primary key on ({string.Join(", ", deferredColumns)}), which an earlier run deferred; entity '{plan.Spec.Name}' has key ({string.Join(", ", plan.Spec.Key)})");
-        await ExecuteAsync($"BEGIN; {BuildKeySql} COMMIT;", cancellationToken, ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
+        // This run deferred it (another tenant's lane, or before this run was interrupted): the last tenant
+        // to complete the entity builds it. A key an earlier run left is built now, before anything is written.
+        var deferredBy = await ScalarAsync<long>("SELECT run_id FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target", cancellationToken,
+            ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
+        if (deferredBy == runId && MayDeferKey())
+        {
+            keyDeferred = true;
+            copyFromBlock = 0;
+            return true;
+        }
+        await ExecuteAsync($"BEGIN; {BuildKeySql} COMMIT;", cancellationToken).ConfigureAwait(false);
         return true;
     }
 
@@ -74,15 +91,41 @@ internal sealed partial class PostgresEntityLoader
     {
         if (!keyDeferred)
             return;
-        await ExecuteAsync(BuildKeySql, cancellationToken, ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
+        await ExecuteAsync(BuildKeySql, cancellationToken).ConfigureAwait(false);
         keyDeferred = false;
     }
 
-    // The index is sorted once; more memory than the default 64 MB keeps a few million keys' sort off the disk.
+    /// <summary>
+    /// Builds the key and deletes its row in <c>ferry.deferred_keys</c>, unless another lane of the run did
+    /// (the row is gone): the row is locked by the delete, so two lanes never build it both. The index is
+    /// sorted once; more memory than the default 64 MB keeps a few million keys' sort off the disk.
+    /// </summary>
     private string BuildKeySql => $"""
         SET LOCAL maintenance_work_mem = '256MB';
-        ALTER TABLE {table} ADD PRIMARY KEY ({KeyColumns});
-        DELETE FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target;
+        DO $ferry$ BEGIN {BuildKeyStatements} END $ferry$;
+        """;
+
+    private string BuildKeyStatements => $"""
+        DELETE FROM ferry.deferred_keys WHERE target_schema = '{Literal(target.Schema)}' AND target = '{Literal(plan.Spec.Table)}';
+        IF FOUND AND NOT EXISTS (SELECT FROM pg_index WHERE indrelid = '{Literal(table)}'::regclass AND indisprimary) THEN
+            ALTER TABLE {table} ADD PRIMARY KEY ({KeyColumns});
+        END IF;
+        """;
+
+    /// <summary>
+    /// The entity's end, for a deferred key, after its completion is recorded: without tenants the key is
+    /// built; with them, once every tenant the run loads has completed the entity. Lanes that complete at
+    /// the same moment take turns on the lock of the key's row in <c>ferry.deferred_keys</c>, and the
+    /// count, taken after it, sees what the lanes before committed.
+    /// </summary>
+    private string CompleteDeferredKeySql => plan.Tenant is null ? BuildKeySql : $"""
+        SET LOCAL maintenance_work_mem = '256MB';
+        SELECT FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target FOR UPDATE;
+        DO $ferry$ BEGIN
+            IF (SELECT count(*) FROM ferry.run_tenants WHERE run_id = {runId} AND entity = '{Literal(plan.Spec.Name)}' AND completed_at IS NOT NULL) >= {plan.TenantsInRun} THEN
+                {BuildKeyStatements}
+            END IF;
+        END $ferry$;
         """;
 
     /// <summary>
@@ -99,7 +142,8 @@ internal sealed partial class PostgresEntityLoader
     }
 
     /// <summary>
-    /// The row version of a COPY's rows while the key is deferred: the row with the first key, looked for
+    /// The row version of a COPY's rows while the key is deferred: the row with the last key (in a block the
+    /// COPY added, even while other tenants' lanes add blocks too), looked for
     /// in the blocks from the table's last one before the COPY (a TID range scan: there is no key to find
     /// it by), or in the whole table where it is not there; and the table's last block now, for the next COPY.
     /// </summary>

@@ -624,8 +624,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             {(keysLanded
                 ? "SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch"
                 : $"VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)")};
-            {(keyDeferred ? DeferredVersionSql("@first") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}")};
-            """, [("batch", batch), ("first", rows[0].Key), .. keysLanded ? [] : batchArrays.Keys(rows), .. DeferredVersionParameters]))
+            {(keyDeferred ? DeferredVersionSql("@last") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}")};
+            """, [("batch", batch), ("first", rows[0].Key), ("last", rows[^1].Key), .. keysLanded ? [] : batchArrays.Keys(rows), .. DeferredVersionParameters]))
         {
             long version;
             if (keyDeferred)
@@ -855,13 +855,13 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         if (plan.Spec.Mode == LoadMode.Scd2)
             await CloseMissingAsync(cancellationToken).ConfigureAwait(false);
-        // A deferred key is built as the entity completes, in one transaction (never in a dry run's or replace's).
+        // A deferred key is built as the entity completes (with tenants, as the last of them does), in one transaction.
         var buildKey = keyDeferred;
         await ExecuteAsync($"""
-            {(buildKey ? "BEGIN;" + BuildKeySql : "")}
+            {(buildKey ? "BEGIN;" : "")}
             UPDATE ferry.run_entities SET completed_at = now() WHERE run_id = @run AND entity = @entity;
             UPDATE ferry.run_tenants SET completed_at = now() WHERE run_id = @run AND entity = @entity AND tenant = @tenant;
-            {(buildKey ? "COMMIT;" : "")}
+            {(buildKey ? CompleteDeferredKeySql + "COMMIT;" : "")}
             """, cancellationToken, ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
         keyDeferred = false;
         if (open)
