@@ -67,6 +67,32 @@ public class PgDeferredKeyTests
     }
 
     [Fact]
+    public async Task A_new_run_after_a_killed_one_builds_the_key_it_left_before_writing()
+    {
+        using var pg = new PgScope("dk");
+        var ws = pg.Workspace;
+        District.WriteLegacy(ws, Schools, Students);
+        ws.Write("ferry.yaml", District.Manifest(District.PostgresTarget(pg.Schema), BatchSize, suffix));
+        var killed = await FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = "postgres.after-commit:2" }, "run", "ferry.yaml");
+        Assert.True(killed.ExitCode == 137, killed.ToString());
+        Assert.True(KeyWaiting(pg, "student"));
+        var killedRun = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+
+        var restarted = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml", "--restart");
+
+        Assert.True(restarted.ExitCode == 3, restarted.ToString());
+        var run = Pg.Runs(pg.Manifest())[^1].RunId;
+        Assert.NotEqual(killedRun, run);
+        Assert.True(HasPrimaryKey(pg, "student"));
+        Assert.False(KeyWaiting(pg, "student"));
+        Assert.Equal(Students - District.Orphans(Schools, Students), pg.Count("student"));
+        // The killed run's rows were there, keyed, before the new run wrote: it found them, it did not add them again.
+        var counts = Pg.Counts(run, "student" + suffix);
+        Assert.Equal(2 * BatchSize - District.Orphans(Schools, 2 * BatchSize), counts.Unchanged);
+        Assert.Equal(Students - District.Orphans(Schools, Students), counts.Inserted + counts.Unchanged);
+    }
+
+    [Fact]
     public async Task Tenants_in_parallel_share_the_deferred_key_and_the_last_to_complete_an_entity_builds_it()
     {
         using var pg = new PgScope("dkt");

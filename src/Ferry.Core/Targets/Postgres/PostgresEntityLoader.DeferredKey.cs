@@ -60,22 +60,25 @@ internal sealed partial class PostgresEntityLoader
     private static string Literal(string text) => text.Replace("'", "''", StringComparison.Ordinal);
 
     /// <summary>
-    /// For a table that exists without its key: builds the key a run into it deferred and left unbuilt
-    /// (interrupted before the entity's end); false when no run deferred it.
+    /// For a table that exists without its key: defers it too when this run deferred it (another tenant's
+    /// lane made the table, or this run is resumed); builds it now when an earlier run left it unbuilt;
+    /// false when no run deferred it.
     /// </summary>
     private async Task<bool> BuildKeyLeftDeferredAsync(CancellationToken cancellationToken)
     {
-        var columnsDeferred = await ScalarAsync<object?>(
-            "SELECT key_columns FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target", cancellationToken,
-            ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
-        if (columnsDeferred is not string[] deferredColumns)
+        string[]? deferredColumns = null;
+        long deferredBy = 0;
+        await using (var marker = Command("SELECT key_columns, run_id FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target",
+                         ("schema", target.Schema), ("target", plan.Spec.Table)))
+        await using (var reader = await marker.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                (deferredColumns, deferredBy) = (reader.GetFieldValue<string[]>(0), reader.GetInt64(1));
+        if (deferredColumns is null)
             return false;
         if (!deferredColumns.Order(StringComparer.Ordinal).SequenceEqual(keys.Select(c => c.Target).Order(StringComparer.Ordinal)))
             throw new TargetException($"table {target.Schema}.{plan.Spec.Table} is waiting for its primary key on ({string.Join(", ", deferredColumns)}), which an earlier run deferred; entity '{plan.Spec.Name}' has key ({string.Join(", ", plan.Spec.Key)})");
         // This run deferred it (another tenant's lane, or before this run was interrupted): the last tenant
         // to complete the entity builds it. A key an earlier run left is built now, before anything is written.
-        var deferredBy = await ScalarAsync<long>("SELECT run_id FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target", cancellationToken,
-            ("schema", target.Schema), ("target", plan.Spec.Table)).ConfigureAwait(false);
         if (deferredBy == runId && MayDeferKey())
         {
             keyDeferred = true;
