@@ -272,6 +272,18 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             throw new TargetException($"table {target.Schema}.{plan.Spec.Table} has no column {string.Join(", ", missing)}; add it or change the mapping of entity '{plan.Spec.Name}'");
         if (keys.Count == 0)
             return existing;
+        // A key built by another tenant's lane between the first look and the deferred key's row (which the
+        // build deletes as it commits the key) is there at the second look.
+        if (!await HasUniqueKeyAsync(cancellationToken).ConfigureAwait(false)
+            && !await BuildKeyLeftDeferredAsync(cancellationToken).ConfigureAwait(false)
+            && !await HasUniqueKeyAsync(cancellationToken).ConfigureAwait(false))
+            throw new TargetException($"table {target.Schema}.{plan.Spec.Table} has no primary key or unique index on ({string.Join(", ", plan.Spec.Key)}); entity '{plan.Spec.Name}' needs one to find rows by business key");
+        return existing;
+    }
+
+    /// <summary>Whether the table has a primary key or a unique index on exactly the key columns.</summary>
+    private async Task<bool> HasUniqueKeyAsync(CancellationToken cancellationToken)
+    {
         await using var unique = NewCommand();
         unique.CommandText = """
             SELECT count(*) FROM pg_index i
@@ -283,10 +295,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         unique.Parameters.AddWithValue("schema", target.Schema);
         unique.Parameters.AddWithValue("table", plan.Spec.Table);
         unique.Parameters.AddWithValue("keys", keys.Select(c => c.Target).Order(StringComparer.Ordinal).ToArray());
-        if ((long)(await unique.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0
-            && !await BuildKeyLeftDeferredAsync(cancellationToken).ConfigureAwait(false))
-            throw new TargetException($"table {target.Schema}.{plan.Spec.Table} has no primary key or unique index on ({string.Join(", ", plan.Spec.Key)}); entity '{plan.Spec.Name}' needs one to find rows by business key");
-        return existing;
+        return (long)(await unique.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! > 0;
     }
 
     private async Task<Dictionary<string, string>> ColumnTypesAsync(CancellationToken cancellationToken)
