@@ -29,24 +29,37 @@ public class PgDeferredKeyTests
           AND b.version_set IS DISTINCT FROM (SELECT array_agg(DISTINCT t.xmin::text::bigint) FROM "{pg.Schema}"."{table}" t WHERE t.id::text = ANY(b.keys))
         """, ("r", run), ("e", entity));
 
+    /// <summary>A schema of its own with the district's legacy database and manifest (schools, then students).</summary>
+    private PgScope DistrictScope()
+    {
+        var pg = new PgScope("dk");
+        District.WriteLegacy(pg.Workspace, Schools, Students);
+        pg.Workspace.Write("ferry.yaml", District.Manifest(District.PostgresTarget(pg.Schema), BatchSize, suffix));
+        return pg;
+    }
+
+    /// <summary>Runs ferry and lets it kill itself once <paramref name="batch"/> of the students has committed.</summary>
+    private static async Task<long> KilledAfterAsync(PgScope pg, int batch)
+    {
+        var killed = await FerryProcess.RunAsync(pg.Workspace, new Dictionary<string, string?> { ["FERRY_FAULT"] = $"postgres.after-commit:{batch}" }, "run", "ferry.yaml");
+        Assert.True(killed.ExitCode == 137, killed.ToString());
+        return Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+    }
+
     [Fact]
     public async Task A_run_killed_before_the_entity_ends_leaves_the_key_waiting_and_its_resume_builds_it()
     {
-        using var pg = new PgScope("dk");
+        using var pg = DistrictScope();
         var ws = pg.Workspace;
-        District.WriteLegacy(ws, Schools, Students);
-        ws.Write("ferry.yaml", District.Manifest(District.PostgresTarget(pg.Schema), BatchSize, suffix));
 
         // The students' third batch: the schools' entity has ended, the students' has not.
-        var killed = await FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = "postgres.after-commit:3" }, "run", "ferry.yaml");
+        var run = await KilledAfterAsync(pg, 3);
 
-        Assert.True(killed.ExitCode == 137, killed.ToString());
         Assert.True(HasPrimaryKey(pg, "school"));
         Assert.False(KeyWaiting(pg, "school"));
         Assert.False(HasPrimaryKey(pg, "student"));
         Assert.True(KeyWaiting(pg, "student"));
         Assert.Equal(3 * BatchSize - District.Orphans(Schools, 3 * BatchSize), pg.Count("student"));
-        var run = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
         Assert.Equal(0, WrongVersions(pg, run, "student" + suffix, "student"));
 
         var resumed = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml");
@@ -69,14 +82,10 @@ public class PgDeferredKeyTests
     [Fact]
     public async Task A_new_run_after_a_killed_one_builds_the_key_it_left_before_writing()
     {
-        using var pg = new PgScope("dk");
+        using var pg = DistrictScope();
         var ws = pg.Workspace;
-        District.WriteLegacy(ws, Schools, Students);
-        ws.Write("ferry.yaml", District.Manifest(District.PostgresTarget(pg.Schema), BatchSize, suffix));
-        var killed = await FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = "postgres.after-commit:2" }, "run", "ferry.yaml");
-        Assert.True(killed.ExitCode == 137, killed.ToString());
+        var killedRun = await KilledAfterAsync(pg, 2);
         Assert.True(KeyWaiting(pg, "student"));
-        var killedRun = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
 
         var restarted = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml", "--restart");
 
