@@ -160,11 +160,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
 
     private async Task OpenPageAsync(CancellationToken cancellationToken)
     {
-        var sql = dialect.Page(query, lastKey is not null, pageSize);
-        // A key of another type (from a cursor given by the caller) is bound by the driver.
-        page = connection is Microsoft.Data.Sqlite.SqliteConnection sqlite && (lastKey is null || lastKey.All(SqlitePageRows.Binds))
-            ? SqlitePageRows.Open(dialect, sqlite, sql, lastKey)
-            : await DbPageRows.OpenAsync(dialect, connection, sql, lastKey, cancellationToken).ConfigureAwait(false);
+        page = await dialect.OpenPageAsync(connection, dialect.Page(query, lastKey is not null, pageSize), lastKey, cancellationToken).ConfigureAwait(false);
         pageRows = 0;
     }
 

@@ -41,6 +41,10 @@ public interface ISqlDialect
 
     /// <summary>A value as the driver gives it (<see cref="DBNull"/> for NULL), with this database's exceptions (MySQL's zero dates and exact decimals).</summary>
     object GetValue(DbDataReader reader, int ordinal);
+
+    /// <summary>Runs a page's SQL (<see cref="Page"/>) with <paramref name="lastKey"/> as its parameters; through ADO.NET unless the database reads faster otherwise.</summary>
+    Task<IPageRows> OpenPageAsync(DbConnection connection, string sql, object[]? lastKey, CancellationToken cancellationToken) =>
+        DbPageRows.OpenAsync(this, connection, sql, lastKey, cancellationToken);
 }
 
 /// <summary>The dialect of each kind of database source.</summary>

@@ -104,9 +104,11 @@ internal sealed partial class PostgresEntityLoader
     /// sorted once; more memory than the default 64 MB keeps a few million keys' sort off the disk.
     /// </summary>
     private string BuildKeySql => $"""
-        SET LOCAL maintenance_work_mem = '256MB';
+        {KeySortMemory}
         DO $ferry$ BEGIN {BuildKeyStatements} END $ferry$;
         """;
+
+    private const string KeySortMemory = "SET LOCAL maintenance_work_mem = '256MB';";
 
     private string BuildKeyStatements => $"""
         DELETE FROM ferry.deferred_keys WHERE target_schema = '{Literal(target.Schema)}' AND target = '{Literal(plan.Spec.Table)}';
@@ -122,7 +124,7 @@ internal sealed partial class PostgresEntityLoader
     /// count, taken after it, sees what the lanes before committed.
     /// </summary>
     private string CompleteDeferredKeySql => plan.Tenant is null ? BuildKeySql : $"""
-        SET LOCAL maintenance_work_mem = '256MB';
+        {KeySortMemory}
         SELECT FROM ferry.deferred_keys WHERE target_schema = @schema AND target = @target FOR UPDATE;
         DO $ferry$ BEGIN
             IF (SELECT count(*) FROM ferry.run_tenants WHERE run_id = {runId} AND entity = '{Literal(plan.Spec.Name)}' AND completed_at IS NOT NULL) >= {plan.TenantsInRun} THEN
@@ -150,11 +152,11 @@ internal sealed partial class PostgresEntityLoader
     /// in the blocks from the table's last one before the COPY (a TID range scan: there is no key to find
     /// it by), or in the whole table where it is not there; and the table's last block now, for the next COPY.
     /// </summary>
-    private string DeferredVersionSql(string firstKey) => $"""
+    private string DeferredVersionSql(string lastKey) => $"""
         SELECT ARRAY[coalesce(
-            (SELECT t.xmin::text::bigint FROM {table} t WHERE t.ctid >= @fromTid::tid AND {KeyFromText("t", keys, firstKey)}),
-            (SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, firstKey)})),
-            greatest(pg_relation_size('{table.Replace("'", "''", StringComparison.Ordinal)}') / current_setting('block_size')::bigint - 1, 0)]
+            (SELECT t.xmin::text::bigint FROM {table} t WHERE t.ctid >= @fromTid::tid AND {KeyFromText("t", keys, lastKey)}),
+            (SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, lastKey)})),
+            greatest(pg_relation_size('{Literal(table)}') / current_setting('block_size')::bigint - 1, 0)]
         """;
 
     private (string Name, object? Value)[] DeferredVersionParameters => keyDeferred ? [("fromTid", $"({copyFromBlock},0)")] : [];

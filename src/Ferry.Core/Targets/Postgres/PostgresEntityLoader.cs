@@ -625,7 +625,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             return true;
         }
         // One round trip: the savepoint released, the undo entry, and the rows' version: every row of
-        // one COPY has the same, the subtransaction's id. Keys the batch's landed record holds are
+        // one COPY has the same, the subtransaction's id, read from its last row. Keys the batch's landed record holds are
         // copied from it by the server rather than sent again.
         await using (var command = Command($"""
             RELEASE ferry_copy;
@@ -633,8 +633,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             {(keysLanded
                 ? "SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch"
                 : $"VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)")};
-            {(keyDeferred ? DeferredVersionSql("@last") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@first")}")};
-            """, [("batch", batch), ("first", rows[0].Key), ("last", rows[^1].Key), .. keysLanded ? [] : batchArrays.Keys(rows), .. DeferredVersionParameters]))
+            {(keyDeferred ? DeferredVersionSql("@probe") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@probe")}")};
+            """, [("batch", batch), ("probe", rows[^1].Key), .. keysLanded ? [] : batchArrays.Keys(rows), .. DeferredVersionParameters]))
         {
             long version;
             if (keyDeferred)
