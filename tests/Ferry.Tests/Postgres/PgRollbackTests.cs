@@ -70,6 +70,33 @@ public class PgRollbackTests
         Assert.Equal(afterRun1, pg.Dump());
     }
 
+    [Theory]
+    [InlineData(true)]  // the undo entries of COPYed batches copy the keys of their landed records
+    [InlineData(false)] // without staging they are sent with the batch's record
+    public async Task A_first_load_whose_copy_meets_a_repeated_key_rolls_back_to_an_empty_table(bool staging)
+    {
+        using var pg = new PgScope("rbrep");
+        var ws = pg.Workspace;
+        // Batches 1 and 2 go straight in by COPY; batch 3 repeats request 2, so its COPY is refused,
+        // its transaction undone, and it goes through the work table, updating request 2.
+        var lines = Foi.Rows(1, 8).ToList();
+        lines.Add(Foi.Row(2, summary: "second"));
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, unique: false, check: false, staging: staging));
+        var run = await ws.Ferry("run", "ferry.yaml");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var runId = Assert.Single(Pg.Runs(pg.Manifest())).RunId;
+        Assert.Equal(new LedgerCounts(9, 8, 1, 0, 0, 0), Pg.Counts(runId));
+        Assert.Equal(8, pg.Count());
+        // Every committed batch has its undo entry: two from COPYs, the third's from the work table.
+        Assert.Equal(3L, Pg.Count("SELECT count(DISTINCT batch_no) FROM ferry.undo WHERE run_id = @r", ("r", runId)));
+
+        var undo = await ws.Ferry("rollback", Id(runId), "ferry.yaml");
+        Assert.True(undo.ExitCode == 0, undo.ToString());
+        Assert.Equal(0, pg.Count());
+        Assert.Equal("rolled_back", await StatusInRunsJson(ws, runId));
+    }
+
     [Fact]
     public async Task A_row_a_run_changed_twice_in_one_batch_gets_its_value_from_before_the_run_back()
     {

@@ -42,6 +42,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private bool open;
     private string deferred = ""; // statements that go to the server ahead of the next one (Begin)
     private bool workDirty; // the work table holds rows from an earlier write in this transaction
+    private bool batchCommitted; // the batch's record went with its COMMIT (WriteBatchAsync)
+    // Statements and parameters of the batch's writes that go to the server with its record (a COPY's undo entry).
+    private string recordPrefix = "";
+    private (string Name, object? Value)[] recordParameters = [];
     private bool direct;    // the table held none of the rows when the entity began: COPY straight into it until a key conflicts
     private KeyMap.LegacyKeySet.Growing? mapped; // the legacy keys the key map holds for this entity and tenant, and those this run added
     private (long RunId, string Entity)? prior; // the latest earlier run into this table, whose batch records can skip rows
@@ -372,24 +376,24 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// </summary>
     private async Task<bool> CommitBatchAsync(int number, Func<Task<bool>> write, CancellationToken cancellationToken)
     {
-        Begin("ferry_batch");
+        BeginBatch();
         try
         {
-            // The commit need not wait for the disk: the batch's rows, undo entries and checkpoint
-            // commit together, so a crash of the server that loses the commit loses all of them, and
-            // the resumed run loads the batch again, exactly once. The run's end (RunLedger.FinishAsync)
-            // does wait, and so flushes every batch before it: a finished run is as durable as one
-            // transaction would be. A 2,000,000-row first load took 21.2-21.6 s waiting for the disk
-            // at each of its 400 commits, 16.5-18.2 s without (three of each, alternating).
-            if (!outer)
-                SetLocal("synchronous_commit = off");
             if (!await write().ConfigureAwait(false))
             {
                 await AbortAsync("ferry_batch").ConfigureAwait(false);
                 return false;
             }
-            FaultInjection.Point("postgres.before-commit", number);
-            await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
+            if (batchCommitted)
+            {
+                if (!outer)
+                    workDirty = false; // ON COMMIT DELETE ROWS has emptied it
+            }
+            else
+            {
+                FaultInjection.Point("postgres.before-commit", number);
+                await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -398,6 +402,23 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
         FaultInjection.Point("postgres.after-commit", number);
         return true;
+    }
+
+    /// <summary>Begins the batch's transaction (a savepoint in a dry run or a replace): sent with the statement that follows.</summary>
+    private void BeginBatch()
+    {
+        Begin("ferry_batch");
+        batchCommitted = false;
+        recordPrefix = "";
+        recordParameters = [];
+        // The commit need not wait for the disk: the batch's rows, undo entries and checkpoint
+        // commit together, so a crash of the server that loses the commit loses all of them, and
+        // the resumed run loads the batch again, exactly once. The run's end (RunLedger.FinishAsync)
+        // does wait, and so flushes every batch before it: a finished run is as durable as one
+        // transaction would be. A 2,000,000-row first load took 21.2-21.6 s waiting for the disk
+        // at each of its 400 commits, 16.5-18.2 s without (three of each, alternating).
+        if (!outer)
+            SetLocal("synchronous_commit = off");
     }
 
     /// <summary>Marks unchanged the rows the prior run's record at this batch position holds with the same key and hash.</summary>
@@ -471,12 +492,18 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 versions[i] = version;
             counts.Tally(row);
         }
-        await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
+        var settleSql = await SettleRowsAsync(batch, landed, cancellationToken).ConfigureAwait(false);
         await RecordLegacyKeysAsync(batch, cancellationToken).ConfigureAwait(false);
         var digest = PriorBatch.Digest(batch.Rows, versions);
         if (await TryCopyPriorRecordAsync(batch, counts, digest, landed, cancellationToken).ConfigureAwait(false))
             return;
+        // The batch's record goes in one round trip with what is left of its writes (a COPY's undo entry,
+        // the staged rows' settling) and the commit.
+        FaultInjection.Point("postgres.before-commit", batch.Number);
+        batchCommitted = true;
         await ExecuteAsync($"""
+            {recordPrefix}
+            {settleSql}
             INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, inserted, updated, unchanged, rejected, warnings,
                                             state, lines, keys, digest, source_digest, version_set, tenant)
             VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @sourceDigest, @versionSet, @tenant)
@@ -488,8 +515,9 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             UPDATE ferry.run_tenants SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity AND tenant = @tenant;
+            {CommitSql("ferry_batch")};
             """, cancellationToken,
-            [("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
+            [.. recordParameters, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", (int)counts.RowsRead),
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
             ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batchArrays.Lines(batch.Rows) : null),
             .. landed ? BatchArrays.NoKeys : batchArrays.Keys(batch.Rows),
@@ -606,12 +634,18 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// <param name="keysLanded">The rows are the whole batch, whose landed record holds their keys in this order.</param>
     private async Task<bool> TryCopyAsync(int batch, List<BatchRow> rows, bool keysLanded, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
+        // The COPY as the first write of the batch's own transaction (not a dry run's or a replace's
+        // savepoint, and nothing sent before it): the rows' version is the transaction's id, read as it
+        // begins, and a COPY the table refuses undoes the transaction, which holds nothing else. The
+        // undo entry then goes with the batch's record: three round trips a batch fewer.
+        if (!outer && Unsent("ferry_batch") && connection.PostgreSqlVersion >= new Version(13, 0))
+            return await TryCopyFirstAsync(batch, rows, keysLanded, found, cancellationToken).ConfigureAwait(false);
         deferred += "SAVEPOINT ferry_copy;";
         try
         {
-            await CopyAsync($"COPY {table} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(CopySql, batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
+        catch (PostgresException ex) when (Refused(ex))
         {
             await ExecuteAsync("ROLLBACK TO ferry_copy; RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
             direct = false;
@@ -647,6 +681,54 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
             foreach (var row in rows)
                 found[row.Key!] = version;
+        }
+        return true;
+    }
+
+    private string CopySql => $"COPY {table} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)";
+
+    /// <summary>A value the table refuses (class 22) or a key or constraint it holds against the rows (class 23).</summary>
+    private static bool Refused(PostgresException ex) =>
+        ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal);
+
+    /// <summary><see cref="TryCopyAsync"/> as the first write of the batch's transaction.</summary>
+    private async Task<bool> TryCopyFirstAsync(int batch, List<BatchRow> rows, bool keysLanded, Dictionary<string, long> found, CancellationToken cancellationToken)
+    {
+        long version;
+        await using (var command = Command("SELECT pg_current_xact_id()::xid::text::bigint"))
+            version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await CopyAsync(CopySql, batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (Refused(ex))
+        {
+            await AbortAsync("ferry_batch").ConfigureAwait(false);
+            BeginBatch();
+            direct = false;
+            return false;
+        }
+        foreach (var row in rows)
+            row.Action = RowAction.Inserted;
+        if (keys.Count == 0)
+            return true;
+        foreach (var row in rows)
+            found[row.Key!] = version;
+        // Keys the batch's landed record holds are copied from it by the server rather than sent again.
+        if (keysLanded)
+        {
+            recordPrefix = """
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
+                SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch;
+                """;
+        }
+        else
+        {
+            recordPrefix = $"""
+                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
+                VALUES (@run, @entity, @batch, 'i', {BatchArrays.TextsSql("undo_keys")}, @tenant);
+                """;
+            recordParameters = batchArrays.Texts("undo_keys", rows.ConvertAll(r => r.Key!));
         }
         return true;
     }
@@ -801,8 +883,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// error, rows the target refused get theirs now (in a batch that did not land, every rejected or
     /// warned row gets one here), and rows that correct an earlier reject move that one to imported.
     /// </summary>
-    private async Task SettleRowsAsync(Batch batch, bool landed, CancellationToken cancellationToken)
+    /// <returns>The statement that settles the landed rows, to go with the batch's record (parameters <c>@run</c>, <c>@batch</c>).</returns>
+    private async Task<string> SettleRowsAsync(Batch batch, bool landed, CancellationToken cancellationToken)
     {
+        var settle = "";
         if (!landed)
         {
             await StageRowsAsync(batch, r => r.Issues.Count > 0, r => r.Rejected ? "error" : "imported", cancellationToken).ConfigureAwait(false);
@@ -817,13 +901,13 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 await ExecuteAsync($"DELETE FROM {rowsTable} WHERE stage_id = ANY(@ids)", cancellationToken, ("ids", refused)).ConfigureAwait(false);
                 await StageRowsAsync(batch, r => r.RefusedByTarget, _ => "error", cancellationToken).ConfigureAwait(false);
             }
-            await ExecuteAsync($"UPDATE {rowsTable} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE run_id = @run AND batch_no = @batch AND status = 'pending'",
-                cancellationToken, ("batch", batch.Number)).ConfigureAwait(false);
+            settle = $"UPDATE {rowsTable} SET status = CASE WHEN errors IS NULL THEN 'imported' ELSE 'error' END WHERE run_id = @run AND batch_no = @batch AND status = 'pending';";
         }
         var corrected = batch.Rows.Where(r => r.Action != RowAction.Rejected && r.CorrectsStageId is not null).Select(r => r.CorrectsStageId!.Value).ToArray();
         if (corrected.Length > 0)
             await ExecuteAsync($"UPDATE {rowsTable} SET status = 'imported', resolved_by_run = @run WHERE stage_id = ANY(@ids) AND status = 'error'",
                 cancellationToken, ("ids", corrected)).ConfigureAwait(false);
+        return settle;
     }
 
     /// <summary>Writes a staging record, with raw values and messages, for each row <paramref name="which"/> picks.</summary>
