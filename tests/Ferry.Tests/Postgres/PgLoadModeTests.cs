@@ -6,6 +6,39 @@ namespace Ferry.Tests.Postgres;
 public class PgLoadModeTests
 {
     [Fact]
+    public async Task A_load_that_changed_much_of_the_table_leaves_it_analyzed_and_a_small_one_does_not()
+    {
+        using var pg = new PgScope("anl");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 300)));
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 100));
+        (DateTime? At, float Tuples) Statistics() => Pg.Query($"""
+            SELECT s.last_analyze, c.reltuples FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+            WHERE s.schemaname = '{pg.Schema}' AND s.relname = 'foi_request'
+            """).Single() is var row ? ((DateTime?)row["last_analyze"], (float)row["reltuples"]!) : default;
+
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var first = Statistics();
+        Assert.NotNull(first.At);
+        Assert.Equal(300f, first.Tuples);
+
+        // 4 rows of 300 changed: fewer than autovacuum's 50 + 10 %, so the statistics stand.
+        var lines = Foi.Rows(1, 300).ToList();
+        foreach (var i in new[] { 10, 20, 30, 40 })
+            lines[i - 1] = Foi.Row(i, summary: $"Changed {i}");
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        Assert.Equal(first, Statistics());
+
+        // 200 more rows: analyzed again.
+        ws.Write("data/requests.csv", Foi.Csv(Foi.Rows(1, 500)));
+        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+        var third = Statistics();
+        Assert.True(third.At > first.At, $"{third.At} after {first.At}");
+        Assert.Equal(500f, third.Tuples);
+    }
+
+    [Fact]
     public async Task Insert_mode_rejects_a_key_already_in_the_table_naming_it_and_the_rest_land()
     {
         using var pg = new PgScope("ins");
