@@ -633,23 +633,39 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// the table refuses undoes the copy; the batch then goes through the work table, and so do
     /// the entity's later batches.
     /// </summary>
+    /// <remarks>
+    /// Every row of one COPY has the same version. When the COPY is the first write of the batch's own
+    /// transaction (not a dry run's or a replace's savepoint, nothing sent before it, PostgreSQL 13 or
+    /// later), that is the transaction's id, read as it begins; a COPY the table refuses undoes the
+    /// transaction, which holds nothing else; and the undo entry goes with the batch's record: three
+    /// round trips a batch fewer. Otherwise the COPY has a savepoint of its own, and one round trip
+    /// releases it, writes the undo entry and reads the version from the COPY's last row.
+    /// </remarks>
     /// <param name="keysLanded">The rows are the whole batch, whose landed record holds their keys in this order.</param>
     private async Task<bool> TryCopyAsync(int batch, List<BatchRow> rows, bool keysLanded, Dictionary<string, long> found, CancellationToken cancellationToken)
     {
-        // The COPY as the first write of the batch's own transaction (not a dry run's or a replace's
-        // savepoint, and nothing sent before it): the rows' version is the transaction's id, read as it
-        // begins, and a COPY the table refuses undoes the transaction, which holds nothing else. The
-        // undo entry then goes with the batch's record: three round trips a batch fewer.
-        if (!outer && Unsent("ferry_batch") && connection.PostgreSqlVersion >= new Version(13, 0))
-            return await TryCopyFirstAsync(batch, rows, keysLanded, found, cancellationToken).ConfigureAwait(false);
-        deferred += "SAVEPOINT ferry_copy;";
+        var first = !outer && Unsent("ferry_batch") && connection.PostgreSqlVersion >= new Version(13, 0);
+        long version = 0;
+        if (first)
+        {
+            await using var command = Command("SELECT pg_current_xact_id()::xid::text::bigint");
+            version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
+        }
+        else
+            deferred += "SAVEPOINT ferry_copy;";
         try
         {
-            await CopyAsync(CopySql, batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
+            await CopyAsync($"COPY {table} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)", batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException ex) when (Refused(ex))
+        catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
         {
-            await ExecuteAsync("ROLLBACK TO ferry_copy; RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
+            if (first)
+            {
+                await AbortAsync("ferry_batch").ConfigureAwait(false);
+                BeginBatch();
+            }
+            else
+                await ExecuteAsync("ROLLBACK TO ferry_copy; RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
             direct = false;
             return false;
         }
@@ -657,22 +673,32 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             row.Action = RowAction.Inserted;
         if (keys.Count == 0)
         {
-            await ExecuteAsync("RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
+            if (!first)
+                await ExecuteAsync("RELEASE ferry_copy", cancellationToken).ConfigureAwait(false);
             return true;
         }
-        // One round trip: the savepoint released, the undo entry, and the rows' version: every row of
-        // one COPY has the same, the subtransaction's id, read from its last row. Keys the batch's landed record holds are
-        // copied from it by the server rather than sent again.
-        await using (var command = Command($"""
-            RELEASE ferry_copy;
-            INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
-            {(keysLanded
-                ? "SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch"
-                : $"VALUES (@run, @entity, @batch, 'i', {KeysSql}, @tenant)")};
-            {(keyDeferred ? DeferredVersionSql("@probe") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@probe")}")};
-            """, [("batch", batch), ("probe", rows[^1].Key), .. keysLanded ? [] : batchArrays.Keys(rows), .. DeferredVersionParameters]))
+        // Keys the batch's landed record holds are copied from it by the server rather than sent again.
+        var (undoSql, undoParameters) = keysLanded
+            ? ("""
+               INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
+               SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch;
+               """, [])
+            : ($"""
+               INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
+               VALUES (@run, @entity, @batch, 'i', {BatchArrays.TextsSql("undo_keys")}, @tenant);
+               """, batchArrays.Texts("undo_keys", rows.ConvertAll(r => r.Key!)));
+        if (first)
         {
-            long version;
+            recordPrefix = undoSql;
+            recordParameters = undoParameters;
+        }
+        else
+        {
+            await using var command = Command($"""
+                RELEASE ferry_copy;
+                {undoSql}
+                {(keyDeferred ? DeferredVersionSql("@probe") : $"SELECT t.xmin::text::bigint FROM {table} t WHERE {KeyFromText("t", keys, "@probe")}")};
+                """, [("batch", batch), ("probe", rows[^1].Key), .. undoParameters, .. DeferredVersionParameters]);
             if (keyDeferred)
             {
                 var versionAndBlock = await FirstValueAsync<long[]>(command, cancellationToken).ConfigureAwait(false);
@@ -681,57 +707,9 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             }
             else
                 version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
-            foreach (var row in rows)
-                found[row.Key!] = version;
         }
-        return true;
-    }
-
-    private string CopySql => $"COPY {table} ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) FROM STDIN (FORMAT BINARY)";
-
-    /// <summary>A value the table refuses (class 22) or a key or constraint it holds against the rows (class 23).</summary>
-    private static bool Refused(PostgresException ex) =>
-        ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal);
-
-    /// <summary><see cref="TryCopyAsync"/> as the first write of the batch's transaction.</summary>
-    private async Task<bool> TryCopyFirstAsync(int batch, List<BatchRow> rows, bool keysLanded, Dictionary<string, long> found, CancellationToken cancellationToken)
-    {
-        long version;
-        await using (var command = Command("SELECT pg_current_xact_id()::xid::text::bigint"))
-            version = await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await CopyAsync(CopySql, batch, rows, ordinal: false, cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException ex) when (Refused(ex))
-        {
-            await AbortAsync("ferry_batch").ConfigureAwait(false);
-            BeginBatch();
-            direct = false;
-            return false;
-        }
-        foreach (var row in rows)
-            row.Action = RowAction.Inserted;
-        if (keys.Count == 0)
-            return true;
         foreach (var row in rows)
             found[row.Key!] = version;
-        // Keys the batch's landed record holds are copied from it by the server rather than sent again.
-        if (keysLanded)
-        {
-            recordPrefix = """
-                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
-                SELECT @run, @entity, @batch, 'i', keys, @tenant FROM ferry.batches WHERE run_id = @run AND entity = @entity AND batch_no = @batch;
-                """;
-        }
-        else
-        {
-            recordPrefix = $"""
-                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
-                VALUES (@run, @entity, @batch, 'i', {BatchArrays.TextsSql("undo_keys")}, @tenant);
-                """;
-            recordParameters = batchArrays.Texts("undo_keys", rows.ConvertAll(r => r.Key!));
-        }
         return true;
     }
 
