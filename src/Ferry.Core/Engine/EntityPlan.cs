@@ -124,7 +124,7 @@ public sealed class EntityPlan
                 RowMapper.Create(e, sources[e.Name].Columns, expressions),
                 manifest.Tenant,
                 manifest.Tenant is null ? null : manifest.TenantColumn,
-                SourceHasher.SeedFor(e, manifest.Tenant, sources[e.Name].Columns))).ToList();
+                SourceHasher.SeedFor(e, manifest.Tenant, sources[e.Name].Columns, manifest.Source))).ToList();
         }
         catch (ManifestException ex)
         {

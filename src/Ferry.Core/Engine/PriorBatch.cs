@@ -70,6 +70,36 @@ public sealed class PriorBatch
         return digest;
     }
 
+    /// <summary>
+    /// A batch's source digest (<see cref="SourceHasher"/>, 8 bytes a row) as its record keeps it: the
+    /// hash of each row a later run may take unchanged by its raw values, 0 for the others: a row
+    /// without a tag in <paramref name="digest"/> (rejected, or refused by the table) and a row whose key
+    /// repeats within the batch. A later run, whose hashes are never 0, then takes the batch unchanged
+    /// only where every hash is equal, without reading this digest.
+    /// </summary>
+    public static byte[]? Skippable(byte[]? sourceDigest, byte[] digest)
+    {
+        if (sourceDigest is null)
+            return null;
+        var kept = (byte[])sourceDigest.Clone();
+        var count = Math.Min(kept.Length / 8, digest.Length / EntrySize);
+        var keys = new HashSet<long>(count);
+        HashSet<long>? repeated = null;
+        for (var i = 0; i < count; i++)
+        {
+            var entry = digest.AsSpan(i * EntrySize, EntrySize);
+            if (BinaryPrimitives.ReadInt64LittleEndian(entry[16..]) == 0)
+                kept.AsSpan(i * 8, 8).Clear();
+            else if (!keys.Add(BinaryPrimitives.ReadInt64LittleEndian(entry)))
+                (repeated ??= []).Add(BinaryPrimitives.ReadInt64LittleEndian(entry));
+        }
+        if (repeated is not null)
+            for (var i = 0; i < count; i++)
+                if (repeated.Contains(BinaryPrimitives.ReadInt64LittleEndian(digest.AsSpan(i * EntrySize))))
+                    kept.AsSpan(i * 8, 8).Clear();
+        return kept;
+    }
+
     public static long KeyHash(string key) => unchecked((long)XxHash3.HashToUInt64(MemoryMarshal.AsBytes(key.AsSpan())));
 
     /// <summary>

@@ -241,9 +241,17 @@ public static class RunEngine
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         var keyMap = await KeyMapScope.BindAsync(plan, target, cancellationToken).ConfigureAwait(false);
         await using var prior = loader.OpenPriorSource();
+        var csv = plan.SourceSeed is not null ? source as CsvSourceReader : null;
+        if (csv is not null)
+        {
+            // A file's records are compared by their text; with a prior run to compare against, the
+            // values of a record are made only for a batch that is not found unchanged.
+            csv.HashRecords = true;
+            csv.DeferValues = prior is not null;
+        }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, csv, batches.Writer, stop.Token), stop.Token);
         RowHasher? ownHasher = null; // the preparing task's hasher is its own
         try
         {
@@ -307,8 +315,11 @@ public static class RunEngine
     /// <param name="prior">The prior run's batch records, when the entity's rows may be compared raw (<see cref="EntityPlan.SourceSeed"/>):
     /// a batch whose raw rows all equal those of the record at its position is passed on neither validated
     /// nor mapped, for the loader to record as unchanged.</param>
+    /// <param name="deferring">The file whose records' values are made only when asked for
+    /// (<see cref="CsvSourceReader.DeferValues"/>): they are while batches are found unchanged, and
+    /// are made at once after a batch that is not, as the next is likely not either (every row changed).</param>
     private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter, BatchNumbers.Counter numbers,
-        IPriorSource? prior, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
+        IPriorSource? prior, CsvSourceReader? deferring, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
     {
         var columns = source.Columns.ToList();
         var corrects = columns.IndexOf(CorrectsColumn);
@@ -326,9 +337,12 @@ public static class RunEngine
                 return new Batch(number, columns, records.ConvertAll(r => Prepare(plan, plan.Hasher, keyMap, r, CorrectsFor(r))));
             var hashes = sourceHasher.Digest(records);
             // A malformed record (hash 0) is never skipped: its batch is compared by nothing but its content.
-            if (prior is not null && records.TrueForAll(r => r.Problem is null)
-                && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false))
-                return new Batch(number, columns, records.ConvertAll(r => new BatchRow(r.Line, r.Values) { Action = RowAction.Unchanged }))
+            var unchanged = prior is not null && records.TrueForAll(r => r.Problem is null)
+                && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false);
+            if (deferring is not null && prior is not null)
+                deferring.DeferValues = unchanged;
+            if (unchanged)
+                return new Batch(number, columns, records.ConvertAll(r => new BatchRow(r) { Action = RowAction.Unchanged }))
                 {
                     SourceDigest = hashes,
                     SourceUnchanged = true,

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Ferry.Contracts;
+using Ferry.Sources;
 
 namespace Ferry.Engine;
 
@@ -50,10 +51,26 @@ public enum RowAction { None, Inserted, Updated, Unchanged, Rejected }
 /// A source row on its way through a batch: its raw values, what validation and mapping said,
 /// the mapped target values, and (after loading) what the target did with it.
 /// </summary>
-public sealed class BatchRow(long line, string?[] raw)
+public sealed class BatchRow
 {
-    public long Line { get; } = line;
-    public string?[] Raw { get; } = raw;
+    private readonly SourceRow? record;
+    private string?[]? raw;
+
+    public BatchRow(long line, string?[] raw)
+    {
+        Line = line;
+        this.raw = raw;
+    }
+
+    /// <summary>A row passed on as read: its raw values are made only if something asks for them (<see cref="SourceRow.Values"/>).</summary>
+    public BatchRow(SourceRow record)
+    {
+        Line = record.Line;
+        this.record = record;
+    }
+
+    public long Line { get; }
+    public string?[] Raw => raw ??= record!.Values;
     public List<ValidationIssue> Issues { get; } = [];
     public object?[]? Values { get; set; }
     public string? Key { get; set; }

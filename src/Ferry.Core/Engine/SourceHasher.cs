@@ -29,7 +29,9 @@ public sealed class SourceHasher
     /// keys (they depend on the key map), history, a load mode other than upsert, or a source with
     /// Ferry's own columns (a rejects export, which corrects staged rows).
     /// </summary>
-    public static ulong? SeedFor(EntitySpec spec, string? tenant, IReadOnlyList<string> sourceColumns)
+    /// <param name="source">The manifest's source: how a file is parsed decides what values a record's
+    /// text holds, and a file's records are compared by their text (<see cref="Sources.SourceRow.TextHash"/>).</param>
+    public static ulong? SeedFor(EntitySpec spec, string? tenant, IReadOnlyList<string> sourceColumns, SourceSpec? source = null)
     {
         if (tenant is not null || spec.Mode != LoadMode.Upsert || spec.Key.Count == 0 || spec.LegacyKey is not null || spec.History is not null
             || spec.Rules.Any(r => r.Kind is RuleKind.Unique or RuleKind.Check || r.Expression is not null)
@@ -38,6 +40,8 @@ public sealed class SourceHasher
             return null;
         var shape = new StringBuilder();
         Describe(shape, spec);
+        // Where the file is and how to reach a database say nothing of how a record parses.
+        Describe(shape, source is null ? null : source with { Path = null, Connection = null, Line = 0 });
         shape.Append('\u001E').AppendJoin('\u001F', sourceColumns).Append('\u001E').Append(typeof(SourceHasher).Assembly.ManifestModule.ModuleVersionId);
         return XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(shape.ToString()));
     }
@@ -106,13 +110,27 @@ public sealed class SourceHasher
         return hash == 0 ? 1 : hash;
     }
 
-    /// <summary>A batch's source digest: 8 bytes a row, its hash, or 0 for a record that is malformed (see <see cref="ClearIssues"/> for the rest).</summary>
+    /// <summary>The hash of a record by the hash of its text (<see cref="Sources.SourceRow.TextHash"/>); never 0.</summary>
+    public long HashText(long textHash)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, textHash);
+        var hash = unchecked((long)XxHash3.HashToUInt64(bytes, seed));
+        return hash == 0 ? 1 : hash;
+    }
+
+    /// <summary>
+    /// A batch's source digest: 8 bytes a row, its hash, or 0 for a record that is malformed (see
+    /// <see cref="ClearIssues"/> for the rest). A record read with a hash of its text is hashed by
+    /// that, without its values being made.
+    /// </summary>
     public byte[] Digest(IReadOnlyList<Sources.SourceRow> records)
     {
         var digest = new byte[records.Count * 8];
         for (var i = 0; i < records.Count; i++)
             if (records[i].Problem is null)
-                BinaryPrimitives.WriteInt64LittleEndian(digest.AsSpan(i * 8), Hash(records[i].Values));
+                BinaryPrimitives.WriteInt64LittleEndian(digest.AsSpan(i * 8),
+                    records[i].TextHash is { } text ? HashText(text) : Hash(records[i].Values));
         return digest;
     }
 

@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Ferry.Manifest;
 using Sylvan.Data.Csv;
@@ -13,13 +15,25 @@ public sealed class CsvSourceReader : ISourceReader
     private readonly long length;
     private readonly string encodingName;
     private readonly char delimiter;
+    private readonly CsvDataReaderOptions blockOptions;
+    private CsvRecordBlock? block;
     private long nextLine;
 
     /// <summary>The most a record may hold (a long quoted field grows the buffer up to this).</summary>
     private const int MaxRecordSize = 1 << 24;
 
-    private CsvSourceReader(string origin, Stream stream, CsvDataReader reader, string[] columns, long firstLine, string encodingName, char delimiter)
+    private CsvSourceReader(string origin, Stream stream, CsvDataReader reader, CsvDataReaderOptions options, string[] columns, long firstLine, string encodingName, char delimiter)
     {
+        blockOptions = new CsvDataReaderOptions
+        {
+            HasHeaders = false,
+            Delimiter = options.Delimiter,
+            Quote = options.Quote,
+            Escape = options.Escape,
+            BufferSize = options.BufferSize,
+            MaxBufferSize = options.MaxBufferSize,
+            CsvStyle = options.CsvStyle,
+        };
         this.encodingName = encodingName;
         this.delimiter = delimiter;
         Origin = origin;
@@ -33,6 +47,26 @@ public sealed class CsvSourceReader : ISourceReader
     public string Origin { get; }
     public IReadOnlyList<string> Columns => columns;
     public double? Progress => length == 0 ? 1 : (double)stream.Position / length;
+
+    /// <summary>
+    /// Each record gets <see cref="SourceRow.TextHash"/>, a hash of its text: a re-run compares
+    /// records by it (<see cref="Engine.SourceHasher"/>) without making their values.
+    /// </summary>
+    public bool HashRecords { get; set; }
+
+    /// <summary>
+    /// With <see cref="HashRecords"/>: a well-formed record on one line keeps its text in a
+    /// <see cref="CsvRecordBlock"/>, and its values are made only when asked for, by whoever asks.
+    /// A re-run whose batches are found unchanged by their hashes then never makes them. May be
+    /// changed while another thread reads: a record read after it follows it.
+    /// </summary>
+    public bool DeferValues
+    {
+        get => Volatile.Read(ref deferValues);
+        set => Volatile.Write(ref deferValues, value);
+    }
+
+    private bool deferValues;
 
     public static async Task<CsvSourceReader> OpenAsync(string path, SourceSpec spec, CancellationToken cancellationToken)
     {
@@ -78,7 +112,7 @@ public sealed class CsvSourceReader : ISourceReader
             {
                 names = [.. spec.Columns!];
             }
-            return new CsvSourceReader(origin, stream, reader, names, spec.Header ? 2 : 1, spec.Encoding, spec.Delimiter);
+            return new CsvSourceReader(origin, stream, reader, options, names, spec.Header ? 2 : 1, spec.Encoding, spec.Delimiter);
         }
         catch
         {
@@ -99,6 +133,24 @@ public sealed class CsvSourceReader : ISourceReader
                 nextLine++;
             else
                 break;
+        }
+
+        long? textHash = null;
+        if (HashRecords)
+        {
+            var text = WithoutLineBreak(reader.GetRawRecordSpan());
+            textHash = unchecked((long)XxHash3.HashToUInt64(MemoryMarshal.AsBytes(text)));
+            // A record with a line break or a carriage return inside, a bad byte or the wrong number
+            // of fields is made at once: it needs its values to be judged.
+            if (DeferValues && reader.RowFieldCount == columns.Length && text.IndexOfAny('\n', '\r', TextEncodings.InvalidMarker) < 0)
+            {
+                if (block is null || !block.TryAdd(text, out var index))
+                {
+                    block = new CsvRecordBlock(blockOptions, columns.Length);
+                    block.TryAdd(text, out index);
+                }
+                return new SourceRow(nextLine++, block, index, textHash.Value);
+            }
         }
 
         var line = nextLine;
@@ -126,14 +178,24 @@ public sealed class CsvSourceReader : ISourceReader
         nextLine = line + 1 + newlines;
 
         if (newlines > 0 && RunawayQuote(line, count) is { } runaway)
-            return new SourceRow(line, values, runaway);
+            return new SourceRow(line, values, runaway, textHash: textHash);
         if (count != columns.Length)
             return new SourceRow(line, values, new RowProblem(null, "field-count",
-                $"expected {columns.Length} fields, found {count}" + (beyond is null ? "" : $"; beyond the last column: {Quoted(beyond)}")));
+                $"expected {columns.Length} fields, found {count}" + (beyond is null ? "" : $"; beyond the last column: {Quoted(beyond)}")), textHash: textHash);
         if (invalid >= 0)
             return new SourceRow(line, values, new RowProblem(columns[invalid], "encoding",
-                $"bytes invalid in encoding '{encodingName}'"));
-        return new SourceRow(line, values);
+                $"bytes invalid in encoding '{encodingName}'"), textHash: textHash);
+        return new SourceRow(line, values, textHash: textHash);
+    }
+
+    /// <summary>A record's text without the line break that ends it (the last record may have none).</summary>
+    private static ReadOnlySpan<char> WithoutLineBreak(ReadOnlySpan<char> record)
+    {
+        if (record.EndsWith('\n'))
+            record = record[..^1];
+        if (record.EndsWith('\r'))
+            record = record[..^1];
+        return record;
     }
 
     /// <summary>

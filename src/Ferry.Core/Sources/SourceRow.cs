@@ -6,14 +6,56 @@ namespace Ferry.Sources;
 /// invalid in the encoding); such a row is rejected without being validated or mapped.
 /// A database row's line is its ordinal in key order (1, 2, 3 …), and <see cref="Cursor"/> its key.
 /// </summary>
-public sealed class SourceRow(long line, string?[] values, RowProblem? problem = null, KeyCursor? cursor = null)
+public sealed class SourceRow
 {
-    public long Line { get; } = line;
-    public string?[] Values { get; } = values;
-    public RowProblem? Problem { get; } = problem;
+    private string?[]? values;
+    private CsvRecordBlock? block; // holds the record's text until its values are asked for
+    private readonly int index;
+
+    public SourceRow(long line, string?[] values, RowProblem? problem = null, KeyCursor? cursor = null, long? textHash = null)
+    {
+        Line = line;
+        this.values = values;
+        Problem = problem;
+        Cursor = cursor;
+        TextHash = textHash;
+    }
+
+    /// <summary>A well-formed record whose values are parsed from its text in <paramref name="block"/> only when something asks for them.</summary>
+    internal SourceRow(long line, CsvRecordBlock block, int index, long textHash)
+    {
+        Line = line;
+        this.block = block;
+        this.index = index;
+        TextHash = textHash;
+    }
+
+    public long Line { get; }
+
+    public string?[] Values
+    {
+        get
+        {
+            if (values is null)
+            {
+                values = block!.ValuesOf(index);
+                block = null;
+            }
+            return values;
+        }
+    }
+
+    public RowProblem? Problem { get; }
 
     /// <summary>Where a source read in key order stands after this row; null for files.</summary>
-    public KeyCursor? Cursor { get; } = cursor;
+    public KeyCursor? Cursor { get; }
+
+    /// <summary>
+    /// A hash of the record's text as read (a file's line without its line break), when the reader
+    /// was asked for one (<see cref="CsvSourceReader.DeferValues"/>): the same text under the same
+    /// parsing settings gives the same values.
+    /// </summary>
+    public long? TextHash { get; }
 }
 
 /// <summary>What is wrong with a malformed record: the column (if one) and the rule it breaks.</summary>

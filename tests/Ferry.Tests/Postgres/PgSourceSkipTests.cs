@@ -108,6 +108,36 @@ public class PgSourceSkipTests
     }
 
     [Fact]
+    public async Task A_batch_whose_key_repeats_or_whose_row_the_table_refused_is_loaded_again_and_a_clean_one_is_not()
+    {
+        using var pg = new PgScope("srcdup");
+        var ws = pg.Workspace;
+        var lines = Foi.Rows(1, 12).ToList();
+        lines[2] = Foi.Row(2, summary: "the same request again"); // batch 1: request 2 twice
+        await FirstRun(pg, lines);
+        // Batch 2: the table refuses request 6 once it has 30 pages.
+        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request ADD CONSTRAINT few_pages CHECK (pages < 20) NOT VALID");
+        lines[5] = Foi.Row(6).Replace(",18,", ",30,", StringComparison.Ordinal);
+        Assert.Contains(",30,", lines[5], StringComparison.Ordinal);
+        ws.Write("data/requests.csv", Foi.Csv(lines));
+        Assert.Equal(3, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
+
+        foreach (var batch in new[] { 1, 2 })
+        {
+            var rerun = await RunKillingAt(ws, batch);
+            Assert.True(rerun.ExitCode == 3, rerun.ToString());
+            var run = Pg.Runs(pg.Manifest())[^1].RunId;
+            Assert.Equal(12, Pg.Counts(run).RowsRead);
+            Assert.Equal(1, Pg.Counts(run).Rejected);
+            Assert.Contains("few_pages", Assert.Single(Pg.Stage(run), s => s.Status == "error").Errors, StringComparison.Ordinal);
+        }
+        Assert.Equal("the same request again", Summary(pg, 2));
+
+        var killed = await RunKillingAt(ws, 3);
+        Assert.True(killed.ExitCode == SigKill, killed.ToString());
+    }
+
+    [Fact]
     public async Task A_batch_compared_raw_before_this_run_changed_one_of_its_rows_is_mapped_and_written_after_all()
     {
         // Batch 2 of the second file equals the first run's batch 2, and is found so before batch 1

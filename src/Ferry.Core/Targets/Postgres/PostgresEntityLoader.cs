@@ -523,7 +523,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
             ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batchArrays.Lines(batch.Rows) : null),
             .. landed ? BatchArrays.NoKeys : batchArrays.Keys(batch.Rows),
-            ("digest", digest), ("sourceDigest", batch.SourceDigest),
+            ("digest", digest), ("sourceDigest", PriorBatch.Skippable(batch.SourceDigest, digest)),
             ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())]).ConfigureAwait(false);
     }
 

@@ -12,8 +12,7 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
 {
     private NpgsqlConnection? connection; // opened by the first fetch, on the preparing task, while the source's first batch is parsed
     private const int Window = 16;
-    private readonly Dictionary<int, (long First, long Last, byte[] Digest, byte[] SourceDigest)?> records = [];
-    private readonly PriorBatch digest = new();
+    private readonly Dictionary<int, (long First, long Last, byte[] SourceDigest)?> records = [];
 
     public async Task<bool> MatchesAsync(int batchNumber, long firstLine, long lastLine, byte[] sourceDigest, CancellationToken cancellationToken)
     {
@@ -21,15 +20,16 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
             await FetchAsync(batchNumber, cancellationToken).ConfigureAwait(false);
         if (!records.Remove(batchNumber, out var found) || found is not { } record)
             return false;
-        var rows = sourceDigest.Length / 8;
-        // Every row was written or found unchanged (its row version is there), each under a key of its own.
-        return record.First == firstLine && record.Last == lastLine && lastLine - firstLine + 1 == rows
-            && record.SourceDigest.AsSpan().SequenceEqual(sourceDigest) && digest.Load(record.Digest).Count == rows;
+        // A row the record may not vouch for (refused, rejected, its key repeated) has a hash of 0 there
+        // (PriorBatch.Skippable), which no row read has.
+        return record.First == firstLine && record.Last == lastLine && lastLine - firstLine + 1 == sourceDigest.Length / 8
+            && record.SourceDigest.AsSpan().SequenceEqual(sourceDigest);
     }
 
     /// <summary>
-    /// The records of a window of batch positions that could match: committed and not stale. A row
-    /// rejected or warned about has a source hash of 0, and one the table refused a row version of 0.
+    /// The records of a window of batch positions that could match: committed and not stale. Only
+    /// their source digests are read, not their digests (three times the size): a row rejected, warned
+    /// about, refused by the table or under a key its batch repeats has a source hash of 0 there.
     /// </summary>
     private async Task FetchAsync(int from, CancellationToken cancellationToken)
     {
@@ -39,7 +39,7 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
         connection ??= await PostgresTarget.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT batch_no, first_line, last_line, digest, source_digest FROM ferry.batches
+            SELECT batch_no, first_line, last_line, source_digest FROM ferry.batches
             WHERE run_id = @run AND entity = @entity AND batch_no BETWEEN @from AND @to AND state = 'committed' AND NOT stale
               AND digest IS NOT NULL AND source_digest IS NOT NULL AND keys IS NOT NULL AND (lines IS NOT NULL OR NOT @staging)
             """;
@@ -50,7 +50,7 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
         command.Parameters.AddWithValue("staging", staging);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            records[reader.GetInt32(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetFieldValue<byte[]>(3), reader.GetFieldValue<byte[]>(4));
+            records[reader.GetInt32(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetFieldValue<byte[]>(3));
     }
 
     public ValueTask DisposeAsync() => connection?.DisposeAsync() ?? ValueTask.CompletedTask;
