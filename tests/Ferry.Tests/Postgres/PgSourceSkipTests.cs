@@ -66,6 +66,29 @@ public class PgSourceSkipTests
     }
 
     [Fact]
+    public async Task A_batch_taken_unchanged_commits_with_its_record_and_a_kill_before_that_commit_resumes_to_the_same_ledger()
+    {
+        using var pg = new PgScope("srccom");
+        var ws = pg.Workspace;
+        var digests = SourceDigests(await FirstRun(pg, Foi.Rows(1, 16)));
+        var table = pg.Dump();
+
+        var killed = await FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = "postgres.before-commit:3" }, "run", "ferry.yaml");
+
+        Assert.True(killed.ExitCode == SigKill, killed.ToString());
+        var interrupted = Pg.Runs(pg.Manifest())[^1];
+        Assert.Equal(2, ResumeKit.CommittedBatches(interrupted.RunId));
+        Assert.Equal(new LedgerCounts(8, 0, 0, 8, 0, 0), Pg.Counts(interrupted.RunId));
+
+        var resumed = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml");
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal(new LedgerCounts(16, 0, 0, 16, 0, 0), Pg.Counts(interrupted.RunId));
+        Assert.Equal(digests, SourceDigests(interrupted.RunId));
+        Assert.Equal(table, pg.Dump());
+    }
+
+    [Fact]
     public async Task A_changed_mapping_maps_every_row_again_though_the_file_is_the_same()
     {
         using var pg = new PgScope("srcmap");

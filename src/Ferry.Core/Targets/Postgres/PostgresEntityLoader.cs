@@ -383,7 +383,16 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         {
             if (!await write().ConfigureAwait(false))
             {
-                await AbortAsync("ferry_batch").ConfigureAwait(false);
+                // A write that committed finding nothing to write has left nothing to undo.
+                if (batchCommitted)
+                {
+                    if (!outer)
+                        workDirty = false;
+                }
+                else
+                {
+                    await AbortAsync("ferry_batch").ConfigureAwait(false);
+                }
                 return false;
             }
             if (batchCommitted)
@@ -539,12 +548,19 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         if (priorRecord is null || landed || counts.Unchanged != batch.Rows.Count || counts.Warnings > 0
             || batch.LastLine - batch.FirstLine + 1 != batch.Rows.Count || !digest.AsSpan().SequenceEqual(priorRecord))
             return false;
-        return await CopyPriorRecordAsync(batch, cancellationToken).ConfigureAwait(false);
+        return await CopyPriorRecordAsync(batch, commit: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The batch's record as a copy of the prior run's record at its position, if that is still there and not stale; false otherwise.</summary>
-    private async Task<bool> CopyPriorRecordAsync(Batch batch, CancellationToken cancellationToken)
+    /// <param name="commit">The copy is all the batch's transaction holds: the commit goes in the same
+    /// round trip. A record found stale copies nothing, and committing nothing undoes nothing.</param>
+    private async Task<bool> CopyPriorRecordAsync(Batch batch, bool commit, CancellationToken cancellationToken)
     {
+        if (commit)
+        {
+            FaultInjection.Point("postgres.before-commit", batch.Number);
+            batchCommitted = true;
+        }
         await using var command = Command("""
             WITH copied AS (
                 INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, unchanged, state, lines, keys, digest, source_digest, version_set, tenant)
@@ -562,8 +578,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 UPDATE ferry.run_tenants SET rows_read = rows_read + @read, unchanged = unchanged + @read
                 WHERE run_id = @run AND entity = @entity AND tenant = @tenant AND EXISTS (SELECT FROM copied)
             )
-            SELECT count(*) FROM copied
-            """, ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", batch.Rows.Count),
+            SELECT count(*) FROM copied;
+            """ + (commit ? CommitSql("ferry_batch") : ""), ("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", batch.Rows.Count),
             ("staging", plan.Spec.Staging), ("prior", prior!.Value.RunId), ("priorEntity", prior.Value.Entity), ("sourceDigest", batch.SourceDigest));
         return await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false) == 1;
     }
@@ -587,7 +603,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         StageId.Check(plan.Spec.Name, runId, batch.Number);
         FaultInjection.Point("postgres.source-unchanged", batch.Number);
         FaultInjection.Point("postgres.after-land", batch.Number);
-        return await CommitBatchAsync(batch.Number, () => CopyPriorRecordAsync(batch, cancellationToken), cancellationToken).ConfigureAwait(false)
+        return await CommitBatchAsync(batch.Number, () => CopyPriorRecordAsync(batch, commit: !outer, cancellationToken), cancellationToken).ConfigureAwait(false)
             ? new EntityCounts { RowsRead = batch.Rows.Count, Unchanged = batch.Rows.Count }
             : null;
     }
