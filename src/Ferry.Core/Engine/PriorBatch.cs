@@ -31,9 +31,6 @@ public sealed class PriorBatch
     {
     }
 
-    /// <summary>The rows of the loaded record that may be skipped: those with content (a non-zero tag) under a key no other row of it repeats.</summary>
-    public int Count => entries.Count - repeated.Count;
-
     /// <summary>Holds this digest instead of the one before.</summary>
     public PriorBatch Load(byte[] digest)
     {
@@ -72,31 +69,24 @@ public sealed class PriorBatch
 
     /// <summary>
     /// A batch's source digest (<see cref="SourceHasher"/>, 8 bytes a row) as its record keeps it: the
-    /// hash of each row a later run may take unchanged by its raw values, 0 for the others: a row
-    /// without a tag in <paramref name="digest"/> (rejected, or refused by the table) and a row whose key
-    /// repeats within the batch. A later run, whose hashes are never 0, then takes the batch unchanged
-    /// only where every hash is equal, without reading this digest.
+    /// hash of each row a later run may skip by this record, 0 for the others. Those are the rows
+    /// <see cref="Load"/> does not hold either: a row without a tag in <paramref name="digest"/>
+    /// (rejected, or refused by the table) and a row whose key repeats within the batch. A later run,
+    /// whose hashes are never 0, then takes the batch unchanged only where every hash is equal,
+    /// without reading this digest. Loads <paramref name="digest"/>.
     /// </summary>
-    public static byte[]? Skippable(byte[]? sourceDigest, byte[] digest)
+    public byte[]? Skippable(byte[]? sourceDigest, byte[] digest)
     {
         if (sourceDigest is null)
             return null;
+        Load(digest);
         var kept = (byte[])sourceDigest.Clone();
-        var count = Math.Min(kept.Length / 8, digest.Length / EntrySize);
-        var keys = new HashSet<long>(count);
-        HashSet<long>? repeated = null;
-        for (var i = 0; i < count; i++)
+        for (var i = 0; i < Math.Min(kept.Length / 8, digest.Length / EntrySize); i++)
         {
             var entry = digest.AsSpan(i * EntrySize, EntrySize);
-            if (BinaryPrimitives.ReadInt64LittleEndian(entry[16..]) == 0)
+            if (BinaryPrimitives.ReadInt64LittleEndian(entry[16..]) == 0 || repeated.Contains(BinaryPrimitives.ReadInt64LittleEndian(entry)))
                 kept.AsSpan(i * 8, 8).Clear();
-            else if (!keys.Add(BinaryPrimitives.ReadInt64LittleEndian(entry)))
-                (repeated ??= []).Add(BinaryPrimitives.ReadInt64LittleEndian(entry));
         }
-        if (repeated is not null)
-            for (var i = 0; i < count; i++)
-                if (repeated.Contains(BinaryPrimitives.ReadInt64LittleEndian(digest.AsSpan(i * EntrySize))))
-                    kept.AsSpan(i * 8, 8).Clear();
         return kept;
     }
 

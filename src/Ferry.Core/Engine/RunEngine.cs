@@ -251,7 +251,7 @@ public static class RunEngine
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, csv, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, prior is null ? null : csv, batches.Writer, stop.Token), stop.Token);
         RowHasher? ownHasher = null; // the preparing task's hasher is its own
         try
         {
@@ -315,7 +315,7 @@ public static class RunEngine
     /// <param name="prior">The prior run's batch records, when the entity's rows may be compared raw (<see cref="EntityPlan.SourceSeed"/>):
     /// a batch whose raw rows all equal those of the record at its position is passed on neither validated
     /// nor mapped, for the loader to record as unchanged.</param>
-    /// <param name="deferring">The file whose records' values are made only when asked for
+    /// <param name="deferring">With a prior run to compare against, the file whose records' values are made only when asked for
     /// (<see cref="CsvSourceReader.DeferValues"/>): they are while batches are found unchanged, and
     /// are made at once after a batch that is not, as the next is likely not either (every row changed).</param>
     private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter, BatchNumbers.Counter numbers,
@@ -339,7 +339,7 @@ public static class RunEngine
             // A malformed record (hash 0) is never skipped: its batch is compared by nothing but its content.
             var unchanged = prior is not null && records.TrueForAll(r => r.Problem is null)
                 && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false);
-            if (deferring is not null && prior is not null)
+            if (deferring is not null)
                 deferring.DeferValues = unchanged;
             if (unchanged)
                 return new Batch(number, columns, records.ConvertAll(r => new BatchRow(r) { Action = RowAction.Unchanged }))

@@ -31,13 +31,10 @@ internal sealed class CsvRecordBlock(CsvDataReaderOptions options, int columns)
             if (parsed is not null)
                 return false;
             // Not cleared first: every character of it that is read was written.
-            text ??= GC.AllocateUninitializedArray<char>(Math.Max(Capacity, record.Length + 1));
-            if (used + record.Length + 1 > text.Length)
-            {
-                if (count > 0)
-                    return false;
-                Array.Resize(ref text, record.Length + 1);
-            }
+            if (text is null)
+                text = GC.AllocateUninitializedArray<char>(Math.Max(Capacity, record.Length + 1));
+            else if (used + record.Length + 1 > text.Length)
+                return false;
             record.CopyTo(text.AsSpan(used));
             used += record.Length;
             text[used++] = '\n';

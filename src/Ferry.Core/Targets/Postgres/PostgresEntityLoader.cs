@@ -381,30 +381,24 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         BeginBatch();
         try
         {
-            if (!await write().ConfigureAwait(false))
-            {
-                // A write that committed finding nothing to write has left nothing to undo.
-                if (batchCommitted)
-                {
-                    if (!outer)
-                        workDirty = false;
-                }
-                else
-                {
-                    await AbortAsync("ferry_batch").ConfigureAwait(false);
-                }
-                return false;
-            }
+            var wrote = await write().ConfigureAwait(false);
             if (batchCommitted)
             {
+                // The write's last statement committed, whether it found something to write or not.
                 if (!outer)
                     workDirty = false; // ON COMMIT DELETE ROWS has emptied it
+            }
+            else if (!wrote)
+            {
+                await AbortAsync("ferry_batch").ConfigureAwait(false);
             }
             else
             {
                 FaultInjection.Point("postgres.before-commit", number);
                 await CommitAsync("ferry_batch", cancellationToken).ConfigureAwait(false);
             }
+            if (!wrote)
+                return false;
         }
         catch
         {
@@ -532,7 +526,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             ("ins", (int)counts.Inserted), ("upd", (int)counts.Updated), ("unch", (int)counts.Unchanged), ("rej", (int)counts.Rejected),
             ("warn", (int)counts.Warnings), ("lines", plan.Spec.Staging && !landed ? batchArrays.Lines(batch.Rows) : null),
             .. landed ? BatchArrays.NoKeys : batchArrays.Keys(batch.Rows),
-            ("digest", digest), ("sourceDigest", PriorBatch.Skippable(batch.SourceDigest, digest)),
+            ("digest", digest), ("sourceDigest", priorBatch.Skippable(batch.SourceDigest, digest)),
             ("versionSet", versions.Where(v => v is not null).Select(v => v!.Value).Distinct().ToArray())]).ConfigureAwait(false);
     }
 
