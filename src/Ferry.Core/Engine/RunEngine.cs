@@ -244,14 +244,15 @@ public static class RunEngine
         var csv = plan.SourceSeed is not null ? source as CsvSourceReader : null;
         if (csv is not null)
         {
-            // A file's records are compared by their text; with a prior run to compare against, the
-            // values of a record are made only for a batch that is not found unchanged.
+            // A file's records are compared by their text; with a prior run to compare against, they
+            // are found and hashed in the file's bytes, and a record's values are made only for a
+            // batch that is not found unchanged.
             csv.HashRecords = true;
             csv.DeferValues = prior is not null;
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, prior is null ? null : csv, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, batches.Writer, stop.Token), stop.Token);
         RowHasher? ownHasher = null; // the preparing task's hasher is its own
         try
         {
@@ -315,11 +316,8 @@ public static class RunEngine
     /// <param name="prior">The prior run's batch records, when the entity's rows may be compared raw (<see cref="EntityPlan.SourceSeed"/>):
     /// a batch whose raw rows all equal those of the record at its position is passed on neither validated
     /// nor mapped, for the loader to record as unchanged.</param>
-    /// <param name="deferring">With a prior run to compare against, the file whose records' values are made only when asked for
-    /// (<see cref="CsvSourceReader.DeferValues"/>): they are while batches are found unchanged, and
-    /// are made at once after a batch that is not, as the next is likely not either (every row changed).</param>
     private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter, BatchNumbers.Counter numbers,
-        IPriorSource? prior, CsvSourceReader? deferring, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
+        IPriorSource? prior, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
     {
         var columns = source.Columns.ToList();
         var corrects = columns.IndexOf(CorrectsColumn);
@@ -339,8 +337,6 @@ public static class RunEngine
             // A malformed record (hash 0) is never skipped: its batch is compared by nothing but its content.
             var unchanged = prior is not null && records.TrueForAll(r => r.Problem is null)
                 && await prior.MatchesAsync(number, records[0].Line, records[^1].Line, hashes, cancellationToken).ConfigureAwait(false);
-            if (deferring is not null)
-                deferring.DeferValues = unchanged;
             if (unchanged)
                 return new Batch(number, columns, records.ConvertAll(r => new BatchRow(r) { Action = RowAction.Unchanged }))
                 {

@@ -1,5 +1,4 @@
 using System.IO.Hashing;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Ferry.Manifest;
 using Sylvan.Data.Csv;
@@ -9,21 +8,28 @@ namespace Ferry.Sources;
 /// <summary>Delimited text through Sylvan.Data.Csv, with physical line numbers for every record.</summary>
 public sealed class CsvSourceReader : ISourceReader
 {
-    private readonly Stream stream;
-    private readonly CsvDataReader reader;
+    private readonly string path;
+    private readonly bool header;
+    private Stream stream;
+    private CsvDataReader reader;
     private readonly string[] columns;
     private readonly long length;
     private readonly string encodingName;
     private readonly char delimiter;
     private readonly CsvDataReaderOptions blockOptions;
+    private CsvRecordScanner? scanner;
+    private bool started;
     private CsvRecordBlock? block;
+    private byte[] utf8 = new byte[1 << 10];
     private long nextLine;
 
     /// <summary>The most a record may hold (a long quoted field grows the buffer up to this).</summary>
     private const int MaxRecordSize = 1 << 24;
 
-    private CsvSourceReader(string origin, Stream stream, CsvDataReader reader, CsvDataReaderOptions options, string[] columns, long firstLine, string encodingName, char delimiter)
+    private CsvSourceReader(string path, bool header, string origin, Stream stream, CsvDataReader reader, CsvDataReaderOptions options, string[] columns, long firstLine, string encodingName, char delimiter)
     {
+        this.path = path;
+        this.header = header;
         blockOptions = new CsvDataReaderOptions
         {
             HasHeaders = false,
@@ -46,7 +52,7 @@ public sealed class CsvSourceReader : ISourceReader
 
     public string Origin { get; }
     public IReadOnlyList<string> Columns => columns;
-    public double? Progress => length == 0 ? 1 : (double)stream.Position / length;
+    public double? Progress => length == 0 ? 1 : (double)(scanner?.Position ?? stream.Position) / length;
 
     /// <summary>
     /// Each record gets <see cref="SourceRow.TextHash"/>, a hash of its text: a re-run compares
@@ -55,18 +61,16 @@ public sealed class CsvSourceReader : ISourceReader
     public bool HashRecords { get; set; }
 
     /// <summary>
-    /// With <see cref="HashRecords"/>: a well-formed record on one line keeps its text in a
-    /// <see cref="CsvRecordBlock"/>, and its values are made only when asked for, by whoever asks.
-    /// A re-run whose batches are found unchanged by their hashes then never makes them. May be
-    /// changed while another thread reads: a record read after it follows it.
+    /// With <see cref="HashRecords"/>, set before the first record is read: a UTF-8 file's records
+    /// are found in its bytes (<see cref="CsvRecordScanner"/>) and hashed there, and a well-formed
+    /// record's values are made only when asked for, by whoever asks, from the bytes read again
+    /// (<see cref="CsvRecordBlock"/>). A re-run whose batches are found unchanged by their hashes
+    /// then never decodes or parses them. A record the scanner cannot judge (a line break inside
+    /// quotes, the wrong number of fields, a bad byte) is parsed at once, as without this; from a
+    /// record it cannot be sure where it ends (a quote inside an unquoted value, a carriage return
+    /// alone), the parser reads the rest of the file.
     /// </summary>
-    public bool DeferValues
-    {
-        get => Volatile.Read(ref deferValues);
-        set => Volatile.Write(ref deferValues, value);
-    }
-
-    private bool deferValues;
+    public bool DeferValues { get; set; }
 
     public static async Task<CsvSourceReader> OpenAsync(string path, SourceSpec spec, CancellationToken cancellationToken)
     {
@@ -112,7 +116,7 @@ public sealed class CsvSourceReader : ISourceReader
             {
                 names = [.. spec.Columns!];
             }
-            return new CsvSourceReader(origin, stream, reader, options, names, spec.Header ? 2 : 1, spec.Encoding, spec.Delimiter);
+            return new CsvSourceReader(path, spec.Header, origin, stream, reader, options, names, spec.Header ? 2 : 1, spec.Encoding, spec.Delimiter);
         }
         catch
         {
@@ -123,6 +127,14 @@ public sealed class CsvSourceReader : ISourceReader
 
     public async ValueTask<SourceRow?> ReadAsync(CancellationToken cancellationToken)
     {
+        if (!started)
+        {
+            started = true;
+            if (HashRecords && DeferValues && TextEncodings.Get(encodingName).CodePage == 65001)
+                scanner = CsvRecordScanner.Open(path, delimiter, blockOptions.Quote, columns.Length, header, MaxRecordSize);
+        }
+        if (scanner is not null && Scanned(cancellationToken) is var (scanned, sure) && sure)
+            return scanned;
         while (true)
         {
             if (!await NextRecordAsync(cancellationToken).ConfigureAwait(false))
@@ -134,34 +146,73 @@ public sealed class CsvSourceReader : ISourceReader
             else
                 break;
         }
+        return Record(reader, HashRecords ? CsvRecordBlock.HashOf(reader.GetRawRecordSpan(), ref utf8) : null);
+    }
 
-        long? textHash = null;
-        if (HashRecords)
+    /// <summary>The next record as the scanner finds it; not sure when the parser must read on from here.</summary>
+    private (SourceRow? Row, bool Sure) Scanned(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var scan = scanner!;
+        while (true)
         {
-            var text = WithoutLineBreak(reader.GetRawRecordSpan());
-            textHash = unchecked((long)XxHash3.HashToUInt64(MemoryMarshal.AsBytes(text)));
-            // A record with a line break or a carriage return inside, a bad byte or the wrong number
-            // of fields is made at once: it needs its values to be judged.
-            if (DeferValues && reader.RowFieldCount == columns.Length && text.IndexOfAny('\n', '\r', TextEncodings.InvalidMarker) < 0)
+            var offset = scan.Position;
+            switch (scan.Next(out var bytes, out _))
             {
-                if (block is null || !block.TryAdd(text, out var index))
-                {
-                    block = new CsvRecordBlock(blockOptions, columns.Length);
-                    block.TryAdd(text, out index);
-                }
-                return new SourceRow(nextLine++, block, index, textHash.Value);
+                case CsvRecordScanner.Kind.End:
+                    return (null, true);
+                case CsvRecordScanner.Kind.Blank:
+                    nextLine++;
+                    continue;
+                case CsvRecordScanner.Kind.Record:
+                    var hash = unchecked((long)XxHash3.HashToUInt64(bytes));
+                    var lineBreak = (int)(scan.Position - offset - bytes.Length);
+                    if (block is null || !block.TryAdd(offset, bytes.Length, lineBreak, hash, out var index))
+                    {
+                        block = new CsvRecordBlock(path, Origin, blockOptions, columns.Length, offset, nextLine);
+                        block.TryAdd(offset, bytes.Length, lineBreak, hash, out index);
+                    }
+                    return (new SourceRow(nextLine++, block, index, hash), true);
+                case CsvRecordScanner.Kind.Suspect:
+                    // Judged as the parser judges it: parsed on its own, which a record whose end is
+                    // certain parses to what it would among the others.
+                    var text = TextEncodings.Get(encodingName).GetChars(bytes.ToArray());
+                    using (var alone = CsvDataReader.Create(new StringReader(new string(text)), blockOptions))
+                    {
+                        if (!alone.Read())
+                            throw new InvalidOperationException($"the record on line {nextLine} did not parse on its own");
+                        var row = Record(alone, CsvRecordBlock.HashOf(text, ref utf8));
+                        if (alone.Read())
+                            throw new InvalidOperationException($"the record on line {row.Line} parsed on its own to more than one");
+                        return (row, true);
+                    }
+                default:
+                    // The parser reads on from this record, where the scanner stopped.
+                    scanner = null;
+                    scan.Dispose();
+                    var rest = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+                    rest.Position = offset;
+                    reader.Dispose();
+                    stream.Dispose();
+                    stream = rest;
+                    reader = CsvDataReader.Create(new StreamReader(rest, TextEncodings.Get(encodingName), detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16), blockOptions);
+                    return (null, false);
             }
         }
+    }
 
+    /// <summary>The record <paramref name="parser"/> has just read, with its problems, on the next line.</summary>
+    private SourceRow Record(CsvDataReader parser, long? textHash)
+    {
         var line = nextLine;
-        var count = reader.RowFieldCount;
+        var count = parser.RowFieldCount;
         var values = new string?[columns.Length];
         var newlines = 0;
         var invalid = -1; // the first named column holding bytes invalid in the encoding
         List<string>? beyond = null;
         for (var i = 0; i < count; i++)
         {
-            var value = reader.GetString(i);
+            var value = parser.GetString(i);
             // One scan finds both, and a value has neither nearly always.
             var special = value.AsSpan().IndexOfAny('\n', TextEncodings.InvalidMarker);
             if (special >= 0)
@@ -177,7 +228,7 @@ public sealed class CsvSourceReader : ISourceReader
         }
         nextLine = line + 1 + newlines;
 
-        if (newlines > 0 && RunawayQuote(line, count) is { } runaway)
+        if (newlines > 0 && RunawayQuote(parser, line, count) is { } runaway)
             return new SourceRow(line, values, runaway, textHash: textHash);
         if (count != columns.Length)
             return new SourceRow(line, values, new RowProblem(null, "field-count",
@@ -189,7 +240,7 @@ public sealed class CsvSourceReader : ISourceReader
     }
 
     /// <summary>A record's text without the line break that ends it (the last record may have none).</summary>
-    private static ReadOnlySpan<char> WithoutLineBreak(ReadOnlySpan<char> record)
+    internal static ReadOnlySpan<char> WithoutLineBreak(ReadOnlySpan<char> record)
     {
         if (record.EndsWith('\n'))
             record = record[..^1];
@@ -237,7 +288,7 @@ public sealed class CsvSourceReader : ISourceReader
     /// almost never does, because the line it opens on is short of fields. Files of fewer than
     /// three columns are not judged: one delimiter in a line of free text is too common there.
     /// </summary>
-    private RowProblem? RunawayQuote(long line, int count)
+    private RowProblem? RunawayQuote(CsvDataReader parser, long line, int count)
     {
         if (columns.Length < 3)
             return null;
@@ -248,7 +299,7 @@ public sealed class CsvSourceReader : ISourceReader
         {
             if (i > 0)
                 delimiters++;
-            foreach (var c in reader.GetString(i))
+            foreach (var c in parser.GetString(i))
             {
                 if (c == delimiter)
                 {
@@ -274,6 +325,7 @@ public sealed class CsvSourceReader : ISourceReader
 
     public async ValueTask DisposeAsync()
     {
+        scanner?.Dispose();
         await reader.DisposeAsync().ConfigureAwait(false);
         await stream.DisposeAsync().ConfigureAwait(false);
     }

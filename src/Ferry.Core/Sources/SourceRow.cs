@@ -9,7 +9,7 @@ namespace Ferry.Sources;
 public sealed class SourceRow
 {
     private string?[]? values;
-    private CsvRecordBlock? block; // holds the record's text until its values are asked for
+    private CsvRecordBlock? block; // knows where the record lies in its file until its values are asked for
     private readonly int index;
 
     public SourceRow(long line, string?[] values, RowProblem? problem = null, KeyCursor? cursor = null, long? textHash = null)
@@ -51,9 +51,9 @@ public sealed class SourceRow
     public KeyCursor? Cursor { get; }
 
     /// <summary>
-    /// A hash of the record's text as read (a file's line without its line break), when the reader
-    /// was asked for one (<see cref="CsvSourceReader.DeferValues"/>): the same text under the same
-    /// parsing settings gives the same values.
+    /// A hash of the record's text as read (XXH3 of a file's line in UTF-8, without its line break),
+    /// when the reader was asked for one (<see cref="CsvSourceReader.HashRecords"/>): the same text
+    /// under the same parsing settings gives the same values.
     /// </summary>
     public long? TextHash { get; }
 }

@@ -39,12 +39,19 @@ public class PgRerunSkipTests
         }
     }
 
+    // A record's digest is its own or, for a batch taken unchanged, the one of the record it refers to.
     private static List<string> Records(long run) =>
         Pg.Query("""
-            SELECT batch_no, first_line, last_line, lines::text AS lines, keys::text AS keys, encode(digest, 'hex') AS digest,
-                   version_set::text AS versions, rows_read, unchanged, updated
-            FROM ferry.batches WHERE run_id = @r ORDER BY batch_no
+            SELECT b.batch_no, b.first_line, b.last_line, b.lines::text AS lines, b.keys::text AS keys, encode(coalesce(b.digest, o.digest), 'hex') AS digest,
+                   b.version_set::text AS versions, b.rows_read, b.unchanged, b.updated
+            FROM ferry.batches b
+            LEFT JOIN ferry.batches o ON o.run_id = b.digest_run AND o.entity = b.digest_entity AND o.batch_no = b.batch_no
+            WHERE b.run_id = @r ORDER BY b.batch_no
             """, ("r", run)).Select(r => string.Join("|", r.Values)).ToList();
+
+    private static List<string> DigestsHeld(long run) =>
+        Pg.Query("SELECT coalesce(digest_run::text, 'own:' || length(digest)) AS d FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", run))
+            .Select(r => (string)r["d"]!).ToList();
 
     private static List<(long Line, string? Key, string Status)> Staged(long run) =>
         Pg.Stage(run).Select(s => (s.Line, s.BusinessKey, s.Status)).ToList();
@@ -61,8 +68,11 @@ public class PgRerunSkipTests
         var runs = Pg.Runs(pg.Manifest());
         var (first, second) = (runs[^2].RunId, runs[^1].RunId);
         static List<string> Kept(long run) => Records(run).Select(r => string.Join("|", r.Split('|')[..7])).ToList();
-        // Every batch unchanged: the re-run's records keep what the first run's do (the server copies them).
+        // Every batch unchanged: the re-run's records keep what the first run's do (the server copies
+        // them), the digest by reference to the record that holds it.
         Assert.Equal(Kept(first), Kept(second));
+        Assert.Equal(Enumerable.Repeat("own:96", 4), DigestsHeld(first));
+        Assert.Equal(Enumerable.Repeat($"{first}", 4), DigestsHeld(second));
         Assert.Equal(Enumerable.Repeat("4|4|0", 4), Records(second).Select(r => string.Join("|", r.Split('|')[7..])));
         Assert.Equal(new LedgerCounts(16, 0, 0, 16, 0, 0), Pg.Counts(second));
         var staged = Enumerable.Range(1, 16).Select(i => ((long)i + 1, (string?)Foi.Reference(i), "imported")).ToList();
@@ -79,6 +89,7 @@ public class PgRerunSkipTests
         var third = Pg.Runs(pg.Manifest())[^1].RunId;
         Assert.Equal(new LedgerCounts(16, 0, 2, 14, 0, 0), Pg.Counts(third));
         Assert.Equal(Records(second)[0], Records(third)[0]);
+        Assert.Equal($"{first}", DigestsHeld(third)[0]); // the record that holds the digest, not the one that referred to it
         Assert.Equal("over\ntwo lines", Summary(pg, 8));
         Assert.Equal("changed", Summary(pg, 14));
         Assert.Equal(staged.Select(s => (s.Item1 <= 9 ? s.Item1 : s.Item1 + 1, s.Item2, s.Item3)), Staged(third));

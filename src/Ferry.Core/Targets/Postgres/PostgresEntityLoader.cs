@@ -426,6 +426,18 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             SetLocal("synchronous_commit = off");
     }
 
+    /// <summary>
+    /// The digest of batch record <c>b</c>, if it has one: its own, or that of the record it was
+    /// copied from (<c>digest_run</c>). A batch taken unchanged refers to the digest instead of
+    /// copying it: it was 120 KB of the 200 KB the server wrote for a 5,000-row batch.
+    /// </summary>
+    private const string DigestSql = """
+        SELECT b.digest WHERE b.digest IS NOT NULL
+        UNION ALL
+        SELECT o.digest FROM ferry.batches o
+        WHERE b.digest IS NULL AND o.run_id = b.digest_run AND o.entity = b.digest_entity AND o.batch_no = b.batch_no AND o.digest IS NOT NULL
+        """;
+
     /// <summary>Marks unchanged the rows the prior run's record at this batch position holds with the same key and hash.</summary>
     private async Task SkipUnchangedAsync(Batch batch, long?[] versions, CancellationToken cancellationToken)
     {
@@ -433,10 +445,10 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         {
             // A tenant's batches are numbered among the other tenants' of the entity: its position is
             // where it starts in the tenant's own source.
-            await using var record = Command("""
-                SELECT digest FROM ferry.batches
-                WHERE run_id = @prior AND entity = @priorEntity AND tenant = @tenant AND first_line = @first
-                  AND state = 'committed' AND NOT stale AND digest IS NOT NULL
+            await using var record = Command($"""
+                SELECT d.digest FROM ferry.batches b CROSS JOIN LATERAL ({DigestSql}) d
+                WHERE b.run_id = @prior AND b.entity = @priorEntity AND b.tenant = @tenant AND b.first_line = @first
+                  AND b.state = 'committed' AND NOT b.stale
                 LIMIT 1
                 """, ("prior", prior!.Value.RunId), ("priorEntity", prior.Value.Entity), ("first", batch.FirstLine));
             if (await record.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is byte[] found)
@@ -449,9 +461,9 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             // no more of them in memory than the window.
             priorDigests.Clear();
             await using var command = NewCommand();
-            command.CommandText = """
-                SELECT batch_no, digest FROM ferry.batches
-                WHERE run_id = @run AND entity = @entity AND batch_no BETWEEN @from AND @to AND state = 'committed' AND NOT stale AND digest IS NOT NULL
+            command.CommandText = $"""
+                SELECT b.batch_no, d.digest FROM ferry.batches b CROSS JOIN LATERAL ({DigestSql}) d
+                WHERE b.run_id = @run AND b.entity = @entity AND b.batch_no BETWEEN @from AND @to AND b.state = 'committed' AND NOT b.stale
                 """;
             command.Parameters.AddWithValue("run", prior!.Value.RunId);
             command.Parameters.AddWithValue("entity", prior.Value.Entity);
@@ -513,7 +525,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                                             state, lines, keys, digest, source_digest, version_set, tenant)
             VALUES (@run, @entity, @batch, @first, @last, @read, @ins, @upd, @unch, @rej, @warn, 'committed', {LinesSql}, {KeysSql}, @digest, @sourceDigest, @versionSet, @tenant)
             ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = @ins, updated = @upd, unchanged = @unch, rejected = @rej, warnings = @warn,
-                state = 'committed', digest = @digest, source_digest = @sourceDigest, version_set = @versionSet, committed_at = now();
+                state = 'committed', digest = @digest, digest_run = NULL, digest_entity = NULL, source_digest = @sourceDigest, version_set = @versionSet, committed_at = now();
             UPDATE ferry.run_entities SET rows_read = rows_read + @read, inserted = inserted + @ins, updated = updated + @upd,
                 unchanged = unchanged + @unch, rejected = rejected + @rej, warnings = warnings + @warn
             WHERE run_id = @run AND entity = @entity;
@@ -557,13 +569,17 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
         await using var command = Command("""
             WITH copied AS (
-                INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, unchanged, state, lines, keys, digest, source_digest, version_set, tenant)
-                SELECT @run, @entity, @batch, @first, @last, @read, @read, 'committed', CASE WHEN @staging THEN p.lines END, p.keys, p.digest, @sourceDigest, p.version_set, @tenant
+                INSERT INTO ferry.batches AS b (run_id, entity, batch_no, first_line, last_line, rows_read, unchanged, state, lines, keys,
+                                                digest_run, digest_entity, source_digest, version_set, tenant)
+                SELECT @run, @entity, @batch, @first, @last, @read, @read, 'committed', CASE WHEN @staging THEN p.lines END, p.keys,
+                       CASE WHEN p.digest IS NOT NULL THEN p.run_id ELSE p.digest_run END, CASE WHEN p.digest IS NOT NULL THEN p.entity ELSE p.digest_entity END,
+                       @sourceDigest, p.version_set, @tenant
                 FROM ferry.batches p
                 WHERE p.run_id = @prior AND p.entity = @priorEntity AND p.batch_no = @batch AND p.first_line = @first AND p.last_line = @last
                   AND p.state = 'committed' AND NOT p.stale AND p.keys IS NOT NULL AND (p.lines IS NOT NULL OR NOT @staging)
                 ON CONFLICT (run_id, entity, batch_no) DO UPDATE SET inserted = 0, updated = 0, unchanged = @read, rejected = 0, warnings = 0,
-                    state = 'committed', digest = EXCLUDED.digest, source_digest = EXCLUDED.source_digest, version_set = EXCLUDED.version_set, committed_at = now()
+                    state = 'committed', digest = NULL, digest_run = EXCLUDED.digest_run, digest_entity = EXCLUDED.digest_entity,
+                    source_digest = EXCLUDED.source_digest, version_set = EXCLUDED.version_set, committed_at = now()
                 RETURNING 1
             ), entity_counts AS (
                 UPDATE ferry.run_entities SET rows_read = rows_read + @read, unchanged = unchanged + @read

@@ -90,6 +90,15 @@ internal static class PostgresLedgerSchema
                 ALTER TABLE ferry.batches ALTER COLUMN digest SET STORAGE EXTERNAL;
             END IF;
         END $$;
+        -- A batch taken unchanged keeps its digest by reference, not as a copy: the run and entity of
+        -- the record at the same batch number that holds it (digest NULL here). Only a batch-range
+        -- rollback deletes committed records, and it marks stale every record of the table, whose
+        -- digests are then never read again: a reference that is read always finds its record.
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'ferry.batches'::regclass AND attname = 'digest_run') THEN
+                ALTER TABLE ferry.batches ADD COLUMN digest_run bigint, ADD COLUMN digest_entity text;
+            END IF;
+        END $$;
         -- Each row's source hash (8 bytes a row, 0 for a row with an issue): a re-run whose raw rows
         -- of a batch all equal these need not validate or map them again. Hashes too: kept as they are.
         DO $$ BEGIN

@@ -41,7 +41,7 @@ internal sealed class PostgresPriorSource(Manifest.MigrationManifest manifest, l
         command.CommandText = """
             SELECT batch_no, first_line, last_line, source_digest FROM ferry.batches
             WHERE run_id = @run AND entity = @entity AND batch_no BETWEEN @from AND @to AND state = 'committed' AND NOT stale
-              AND digest IS NOT NULL AND source_digest IS NOT NULL AND keys IS NOT NULL AND (lines IS NOT NULL OR NOT @staging)
+              AND (digest IS NOT NULL OR digest_run IS NOT NULL) AND source_digest IS NOT NULL AND keys IS NOT NULL AND (lines IS NOT NULL OR NOT @staging)
             """;
         command.Parameters.AddWithValue("run", priorRun);
         command.Parameters.AddWithValue("entity", priorEntity);
