@@ -48,6 +48,16 @@ public class CsvRecordTextTests
         return rows;
     }
 
+    /// <summary>The same lines, problems, hashes and values, row for row.</summary>
+    private static void AssertSameRows(List<SourceRow> expected, List<SourceRow> actual)
+    {
+        Assert.Equal(expected.Select(r => r.Line), actual.Select(r => r.Line));
+        Assert.Equal(expected.Select(r => r.Problem?.Rule), actual.Select(r => r.Problem?.Rule));
+        Assert.Equal(expected.Select(r => r.TextHash), actual.Select(r => r.TextHash));
+        for (var i = 0; i < expected.Count; i++)
+            Assert.Equal(expected[i].Values, actual[i].Values);
+    }
+
     [Fact]
     public async Task Records_whose_values_are_made_later_hold_the_same_values_lines_problems_and_hashes_as_records_read_at_once()
     {
@@ -59,14 +69,8 @@ public class CsvRecordTextTests
         var askedEarly = await ReadAsync(path, defer: true, row => row.Line == 2);
 
         Assert.Equal([2L, 3, 6, 7, 8, 9, 10, 11, 12], atOnce.Select(r => r.Line));
-        foreach (var rows in new[] { later, askedEarly })
-        {
-            Assert.Equal(atOnce.Select(r => r.Line), rows.Select(r => r.Line));
-            Assert.Equal(atOnce.Select(r => r.Problem?.Rule), rows.Select(r => r.Problem?.Rule));
-            Assert.Equal(atOnce.Select(r => r.TextHash), rows.Select(r => r.TextHash));
-            for (var i = 0; i < atOnce.Count; i++)
-                Assert.Equal(atOnce[i].Values, rows[i].Values);
-        }
+        AssertSameRows(atOnce, later);
+        AssertSameRows(atOnce, askedEarly);
         Assert.Equal<IEnumerable<string?>>(["1", "Smith, \"Jo\"", "plain"], later[0].Values);
         Assert.Equal<IEnumerable<string?>>(["8", "Zoë", "ü, ß"], later[7].Values);
         Assert.Equal<IEnumerable<string?>>(["9", "last", "no line break"], later[8].Values);
@@ -92,11 +96,7 @@ public class CsvRecordTextTests
         var atOnce = await ReadAsync(path, defer: false);
         var later = await ReadAsync(path, defer: true);
 
-        Assert.Equal(atOnce.Select(r => r.Line), later.Select(r => r.Line));
-        Assert.Equal(atOnce.Select(r => r.Problem?.Rule), later.Select(r => r.Problem?.Rule));
-        Assert.Equal(atOnce.Select(r => r.TextHash), later.Select(r => r.TextHash));
-        for (var i = 0; i < atOnce.Count; i++)
-            Assert.Equal(atOnce[i].Values, later[i].Values);
+        AssertSameRows(atOnce, later);
         Assert.Equal<IEnumerable<string?>>(["1", "plain", "a"], later[0].Values);
         Assert.Equal(3_000_000, later[1].Values[1]!.Length);
         Assert.Equal<IEnumerable<string?>>(["6", "last", "f"], later[^1].Values);
