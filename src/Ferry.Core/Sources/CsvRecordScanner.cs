@@ -76,7 +76,7 @@ internal sealed class CsvRecordScanner : IDisposable
             else if (head.StartsWith("\xFE\xFF"u8) || head.StartsWith("\xFF\xFE"u8))
                 return Fail();
             // The header's fields are counted by the parser, which has read them already.
-            if (header && scanner.Next(out _, out _, countFields: false) is not (Kind.Record or Kind.Suspect))
+            if (header && scanner.Next(out _, countFields: false) is not (Kind.Record or Kind.Suspect))
                 return Fail();
             return scanner;
         }
@@ -93,14 +93,14 @@ internal sealed class CsvRecordScanner : IDisposable
         }
     }
 
-    /// <summary>The next record: its bytes without the line break that ends it, and the line breaks inside it.</summary>
-    public Kind Next(out ReadOnlySpan<byte> record, out int newlines) => Next(out record, out newlines, countFields: true);
+    /// <summary>The next record: its bytes without the line break that ends it.</summary>
+    public Kind Next(out ReadOnlySpan<byte> record) => Next(out record, countFields: true);
 
-    private Kind Next(out ReadOnlySpan<byte> record, out int newlines, bool countFields)
+    private Kind Next(out ReadOnlySpan<byte> record, bool countFields)
     {
         while (true)
         {
-            var kind = Scan(out var length, out var breakLength, out newlines, out var fields, out var needMore);
+            var kind = Scan(out var length, out var breakLength, out var fields, out var needMore);
             if (needMore)
             {
                 if (eof || !Refill())
@@ -131,9 +131,9 @@ internal sealed class CsvRecordScanner : IDisposable
     }
 
     /// <summary>Scans the record at <see cref="start"/> in the buffer; <paramref name="needMore"/> when the buffer ends before it does.</summary>
-    private Kind Scan(out int length, out int breakLength, out int newlines, out int fields, out bool needMore)
+    private Kind Scan(out int length, out int breakLength, out int fields, out bool needMore)
     {
-        length = breakLength = newlines = 0;
+        length = breakLength = 0;
         fields = 1;
         needMore = false;
         var data = buffer.AsSpan(0, end);
@@ -158,8 +158,6 @@ internal sealed class CsvRecordScanner : IDisposable
                     i += j;
                     if (data[i] != quote)
                     {
-                        if (data[i] == '\n')
-                            newlines++;
                         lineInside = true;
                         i++;
                         continue;

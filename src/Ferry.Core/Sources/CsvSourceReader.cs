@@ -157,7 +157,7 @@ public sealed class CsvSourceReader : ISourceReader
         while (true)
         {
             var offset = scan.Position;
-            switch (scan.Next(out var bytes, out _))
+            switch (scan.Next(out var bytes))
             {
                 case CsvRecordScanner.Kind.End:
                     return (null, true);
@@ -181,6 +181,11 @@ public sealed class CsvSourceReader : ISourceReader
                     {
                         if (!alone.Read())
                             throw new InvalidOperationException($"the record on line {nextLine} did not parse on its own");
+                        if (alone.RowFieldCount == 1 && columns.Length > 1 && alone.GetString(0).Length == 0)
+                        {
+                            nextLine++; // a lone empty value ("") is read as a blank line, as by the parser below
+                            continue;
+                        }
                         var row = Record(alone, CsvRecordBlock.HashOf(text, ref utf8));
                         if (alone.Read())
                             throw new InvalidOperationException($"the record on line {row.Line} parsed on its own to more than one");

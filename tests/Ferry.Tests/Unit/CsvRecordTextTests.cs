@@ -82,11 +82,12 @@ public class CsvRecordTextTests
     public async Task From_a_record_whose_end_the_scanner_cannot_be_sure_of_the_parser_reads_on_to_the_same_rows()
     {
         using var ws = new Workspace();
-        // A byte order mark, a field of 3 MB (past the scanner's first buffer), a quote inside an
-        // unquoted value (which the scanner leaves to the parser), then records after it and a
-        // carriage return alone ending a line.
+        // A byte order mark, a line of an empty quoted value (read as a blank line), a field of 3 MB
+        // (past the scanner's first buffer), a quote inside an unquoted value (which the scanner
+        // leaves to the parser), then records after it and a carriage return alone ending a line.
         var path = ws.Write("unsure.csv", "\uFEFFid,name,note\n" +
             "1,plain,a\n" +
+            "\"\"\n" +
             "2,\"" + new string('y', 3_000_000) + "\",b\n" +
             "3,5\" floppy,c\n" +
             "4,\"after, it\",d\r" +
