@@ -53,8 +53,6 @@ internal sealed class CsvRecordScanner : IDisposable
     /// <summary>The file offset of the next record.</summary>
     public long Position => bufferOffset + start;
 
-    public long Length => file.Length;
-
     /// <summary>
     /// A scanner of <paramref name="path"/>'s records after its byte order mark and, with
     /// <paramref name="header"/>, its first record; null when the delimiter or quote is not one byte

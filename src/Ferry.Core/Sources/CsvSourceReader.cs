@@ -15,6 +15,7 @@ public sealed class CsvSourceReader : ISourceReader
     private readonly string[] columns;
     private readonly long length;
     private readonly string encodingName;
+    private readonly System.Text.Encoding encoding; // the file's, with bad bytes read as TextEncodings.InvalidMarker
     private readonly char delimiter;
     private readonly CsvDataReaderOptions blockOptions;
     private CsvRecordScanner? scanner;
@@ -26,7 +27,7 @@ public sealed class CsvSourceReader : ISourceReader
     /// <summary>The most a record may hold (a long quoted field grows the buffer up to this).</summary>
     private const int MaxRecordSize = 1 << 24;
 
-    private CsvSourceReader(string path, bool header, string origin, Stream stream, CsvDataReader reader, CsvDataReaderOptions options, string[] columns, long firstLine, string encodingName, char delimiter)
+    private CsvSourceReader(string path, bool header, string origin, Stream stream, CsvDataReader reader, CsvDataReaderOptions options, string[] columns, long firstLine, string encodingName, System.Text.Encoding encoding, char delimiter)
     {
         this.path = path;
         this.header = header;
@@ -41,6 +42,7 @@ public sealed class CsvSourceReader : ISourceReader
             CsvStyle = options.CsvStyle,
         };
         this.encodingName = encodingName;
+        this.encoding = encoding;
         this.delimiter = delimiter;
         Origin = origin;
         this.stream = stream;
@@ -80,7 +82,8 @@ public sealed class CsvSourceReader : ISourceReader
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         try
         {
-            var text = new StreamReader(stream, TextEncodings.Get(spec.Encoding), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+            var encoding = TextEncodings.Get(spec.Encoding);
+            var text = new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
             var options = new CsvDataReaderOptions
             {
                 HasHeaders = spec.Header,
@@ -116,7 +119,7 @@ public sealed class CsvSourceReader : ISourceReader
             {
                 names = [.. spec.Columns!];
             }
-            return new CsvSourceReader(path, spec.Header, origin, stream, reader, options, names, spec.Header ? 2 : 1, spec.Encoding, spec.Delimiter);
+            return new CsvSourceReader(path, spec.Header, origin, stream, reader, options, names, spec.Header ? 2 : 1, spec.Encoding, encoding, spec.Delimiter);
         }
         catch
         {
@@ -130,7 +133,7 @@ public sealed class CsvSourceReader : ISourceReader
         if (!started)
         {
             started = true;
-            if (HashRecords && DeferValues && TextEncodings.Get(encodingName).CodePage == 65001)
+            if (HashRecords && DeferValues && encoding.CodePage == 65001)
                 scanner = CsvRecordScanner.Open(path, delimiter, blockOptions.Quote, columns.Length, header, MaxRecordSize);
         }
         if (scanner is not null && Scanned(cancellationToken) is var (scanned, sure) && sure)
@@ -176,8 +179,8 @@ public sealed class CsvSourceReader : ISourceReader
                 case CsvRecordScanner.Kind.Suspect:
                     // Judged as the parser judges it: parsed on its own, which a record whose end is
                     // certain parses to what it would among the others.
-                    var text = TextEncodings.Get(encodingName).GetChars(bytes.ToArray());
-                    using (var alone = CsvDataReader.Create(new StringReader(new string(text)), blockOptions))
+                    var text = encoding.GetString(bytes);
+                    using (var alone = CsvDataReader.Create(new StringReader(text), blockOptions))
                     {
                         if (!alone.Read())
                             throw new InvalidOperationException($"the record on line {nextLine} did not parse on its own");
@@ -200,7 +203,7 @@ public sealed class CsvSourceReader : ISourceReader
                     reader.Dispose();
                     stream.Dispose();
                     stream = rest;
-                    reader = CsvDataReader.Create(new StreamReader(rest, TextEncodings.Get(encodingName), detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16), blockOptions);
+                    reader = CsvDataReader.Create(new StreamReader(rest, encoding, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16), blockOptions);
                     return (null, false);
             }
         }
