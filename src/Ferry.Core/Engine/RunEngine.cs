@@ -241,6 +241,7 @@ public static class RunEngine
         await using var loader = await target.BeginEntityAsync(runId, plan, cancellationToken).ConfigureAwait(false);
         var keyMap = await KeyMapScope.BindAsync(plan, target, cancellationToken).ConfigureAwait(false);
         await using var prior = loader.OpenPriorSource();
+        await using var landing = loader.OpenLanding();
         var csv = plan.SourceSeed is not null ? source as CsvSourceReader : null;
         if (csv is not null)
         {
@@ -252,7 +253,7 @@ public static class RunEngine
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, landing, batches.Writer, stop.Token), stop.Token);
         RowHasher? ownHasher = null; // the preparing task's hasher is its own
         try
         {
@@ -316,8 +317,9 @@ public static class RunEngine
     /// <param name="prior">The prior run's batch records, when the entity's rows may be compared raw (<see cref="EntityPlan.SourceSeed"/>):
     /// a batch whose raw rows all equal those of the record at its position is passed on neither validated
     /// nor mapped, for the loader to record as unchanged.</param>
+    /// <param name="landing">Lands each batch before it is passed on, where the target can (<see cref="IEntityLoader.OpenLanding"/>).</param>
     private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter, BatchNumbers.Counter numbers,
-        IPriorSource? prior, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
+        IPriorSource? prior, IBatchLanding? landing, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
     {
         var columns = source.Columns.ToList();
         var corrects = columns.IndexOf(CorrectsColumn);
@@ -328,6 +330,12 @@ public static class RunEngine
         int CorrectsFor(SourceRow record) => correctsEntity < 0 || record.Values[correctsEntity] == plan.Spec.Name ? corrects : -1;
 
         async Task<Batch> BatchAsync(List<SourceRow> records)
+        {
+            var batch = await PreparedAsync(records).ConfigureAwait(false);
+            return landing is null ? batch : await landing.LandAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+
+        async Task<Batch> PreparedAsync(List<SourceRow> records)
         {
             // Batch numbers run on across an entity's tenants: a stage id names one row of the entity's staging.
             var number = numbers.Next();

@@ -106,6 +106,9 @@ public sealed record Batch(int Number, IReadOnlyList<string> SourceColumns, IRea
     /// </summary>
     public bool SourceUnchanged { get; init; }
 
+    /// <summary>Its landed record is committed (<see cref="Targets.IBatchLanding"/>): the loader goes on from there.</summary>
+    public bool Landed { get; init; }
+
     public long FirstLine => Rows.Count == 0 ? 0 : Rows[0].Line;
     public long LastLine => Rows.Count == 0 ? 0 : Rows[^1].Line;
 }

@@ -137,6 +137,8 @@ internal static class TenantScheduler
 
         public IPriorSource? OpenPriorSource() => inner.OpenPriorSource();
 
+        public IBatchLanding? OpenLanding() => inner.OpenLanding();
+
         public Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken) =>
             GatedAsync(() => inner.TryLoadUnchangedAsync(batch, cancellationToken), cancellationToken);
 

@@ -44,12 +44,30 @@ public interface IEntityLoader : IAsyncDisposable
     IPriorSource? OpenPriorSource() => null;
 
     /// <summary>
+    /// Lands batches for the task that prepares them, on a connection of its own, so that a batch's
+    /// landing overlaps the loading of the one before; null where <see cref="LoadBatchAsync"/> lands
+    /// each batch itself.
+    /// </summary>
+    IBatchLanding? OpenLanding() => null;
+
+    /// <summary>
     /// Records a <see cref="Batch.SourceUnchanged"/> batch as unchanged by copying the prior run's record
     /// at its position, in one transaction; null when that record no longer says what the table holds
     /// (this run or another changed a row it lists since it was compared): the batch must then be
     /// mapped and go through <see cref="LoadBatchAsync"/>.
     /// </summary>
     Task<EntityCounts?> TryLoadUnchangedAsync(Batch batch, CancellationToken cancellationToken) => Task.FromResult<EntityCounts?>(null);
+}
+
+/// <summary>Lands batches ahead of the loader (see <see cref="IEntityLoader.OpenLanding"/>).</summary>
+public interface IBatchLanding : IAsyncDisposable
+{
+    /// <summary>
+    /// Commits the batch's landed record, its rows pending, and returns it <see cref="Batch.Landed"/>;
+    /// returns it as it is when the loader is to land it (a batch with rows of its own to stage, or
+    /// with nothing to write).
+    /// </summary>
+    Task<Batch> LandAsync(Batch batch, CancellationToken cancellationToken);
 }
 
 /// <summary>The prior run's batch records, as the source hashes of their rows (see <see cref="SourceHasher"/>).</summary>

@@ -60,6 +60,43 @@ public class PgKillResumeTests(ResumeBaseline baseline) : IClassFixture<ResumeBa
     }
 
     [Fact]
+    public async Task A_first_load_killed_once_a_batch_has_landed_ahead_of_the_loader_resumes_to_the_uninterrupted_result()
+    {
+        // Every batch of this file has rejected and warned rows: a batch landed ahead stages them too.
+        var file = ResumeKit.Second(ResumeBaseline.SecondRows);
+        using var reference = new PgScope("kahead");
+        reference.Workspace.Write("data/requests.csv", file);
+        reference.Workspace.Write("ferry.yaml", PgFoi.Manifest(reference.Schema, batchSize: ResumeBaseline.BatchSize));
+        Assert.Equal(3, (await reference.Workspace.Ferry("run", "ferry.yaml")).ExitCode);
+        var expected = ResumeKit.Image(reference, Pg.Runs(reference.Manifest())[^1].RunId);
+
+        using var pg = new PgScope("kahead");
+        var ws = pg.Workspace;
+        ws.Write("data/requests.csv", file);
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: ResumeBaseline.BatchSize));
+
+        // A first load lands a batch on the preparing task's own connection while the loader loads the one before.
+        var killed = await FerryProcess.RunAsync(ws, new Dictionary<string, string?> { ["FERRY_FAULT"] = "postgres.landed-ahead:4" }, "run", "ferry.yaml");
+
+        Assert.True(killed.ExitCode == SigKill, killed.ToString());
+        var interrupted = Pg.Runs(pg.Manifest())[^1];
+        Assert.Equal("running", interrupted.Status);
+        Assert.InRange(ResumeKit.CommittedBatches(interrupted.RunId), 0, 3);
+        // Batch 4's landing committed whole: every row pending, with the key and the messages the finished run gives it.
+        var landed = ResumeKit.Image(pg, interrupted.RunId).Staging.Where(s => s.EndsWith("batch_no=4", StringComparison.Ordinal)).ToList();
+        var loaded = expected.Staging.Where(s => s.EndsWith("batch_no=4", StringComparison.Ordinal)).ToList();
+        Assert.Equal(ResumeBaseline.BatchSize, loaded.Count);
+        Assert.Equal(loaded.Select(s => s.Replace("status=imported", "status=pending").Replace("status=error", "status=pending")), landed);
+
+        var resumed = await FerryProcess.RunAsync(ws, null, "run", "ferry.yaml");
+
+        Assert.True(resumed.ExitCode == 3, resumed.ToString());
+        Assert.Contains($"run {interrupted.RunId} resumed", resumed.Output);
+        ResumeKit.AssertLedgerConsistent(interrupted.RunId);
+        ResumeKit.AssertSame(expected, ResumeKit.Image(pg, interrupted.RunId));
+    }
+
+    [Fact]
     public async Task A_replace_killed_part_way_leaves_the_old_table_whole_and_resumes_to_the_uninterrupted_result()
     {
         var next = Foi.Csv(Foi.Rows(500, 1100).Append(Foi.Row(1101, status: "lost")));

@@ -331,8 +331,9 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             await SkipUnchangedAsync(batch, versions, cancellationToken).ConfigureAwait(false);
         // A batch with rows to write lands first, so that they show as pending until they are loaded;
         // one with nothing to write (every row unchanged or rejected) is recorded settled at once.
-        var land = plan.Spec.Staging && batch.Rows.Any(r => r.ToWrite);
-        if (land)
+        // The preparing task may have landed it already (OpenLanding).
+        var land = batch.Landed || (plan.Spec.Staging && batch.Rows.Any(r => r.ToWrite));
+        if (land && !batch.Landed)
         {
             Begin("ferry_land");
             try
@@ -344,8 +345,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 // Without rows of its own to stage, the record commits in the same round trip.
                 var stage = batch.Rows.Any(r => r.Issues.Count > 0);
                 await ExecuteAsync($"""
-                    INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys, tenant)
-                    VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql}, @tenant);
+                    {LandingSql}
                     {(stage ? "" : CommitSql("ferry_land"))}
                     """, cancellationToken, [("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
                     ("read", batch.Rows.Count), ("lines", batchArrays.Lines(batch.Rows)), .. batchArrays.Keys(batch.Rows)]).ConfigureAwait(false);
@@ -594,6 +594,16 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         return await FirstValueAsync<long>(command, cancellationToken).ConfigureAwait(false) == 1;
     }
 
+    /// <summary>
+    /// Lands batches on the preparing task, over a connection of its own, while this one loads the batch
+    /// before: only where every valid row will be written (no prior run to find rows unchanged by, no
+    /// scd2 history) and each batch is a transaction of its own (not a dry run or a replace).
+    /// </summary>
+    public IBatchLanding? OpenLanding() =>
+        prior is null && !outer && plan.Spec.Staging && plan.Spec.Mode != LoadMode.Scd2
+            ? new PostgresLanding(target.Manifest, runId, plan, rowsTable)
+            : null;
+
     public IPriorSource? OpenPriorSource() =>
         // A dry run's ledger may be made or upgraded inside its own transaction, which another connection cannot see.
         prior is not { } run || plan.SourceSeed is null || plan.Tenant is not null || dryRun
@@ -652,6 +662,12 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     }
 
     private const string LinesSql = BatchArrays.LinesSql, KeysSql = BatchArrays.KeysSql;
+
+    /// <summary>A batch's landed record: its rows' lines and keys (parameters <c>@batch</c>, <c>@first</c>, <c>@last</c>, <c>@read</c>, <c>@lines</c>, <c>@keys</c>, <c>@keys_json</c> and the run's).</summary>
+    internal const string LandingSql = $"""
+        INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys, tenant)
+        VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql}, @tenant);
+        """;
 
     /// <summary>
     /// Copies the rows straight into the table, which held none of this run's keys when the entity
@@ -921,7 +937,15 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         if (!batch.Rows.Any(which))
             return;
-        await using var copy = await BeginCopyAsync(
+        await SendDeferredAsync(cancellationToken).ConfigureAwait(false);
+        await StageRowsAsync(connection, rowsTable, runId, json, batch, which, status, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The staging records of <see cref="StageRowsAsync(Batch, Func{BatchRow, bool}, Func{BatchRow, string}, CancellationToken)"/>, on <paramref name="connection"/>.</summary>
+    internal static async Task StageRowsAsync(NpgsqlConnection connection, string rowsTable, long runId, StagingJson json, Batch batch,
+        Func<BatchRow, bool> which, Func<BatchRow, string> status, CancellationToken cancellationToken)
+    {
+        await using var copy = await connection.BeginBinaryImportAsync(
             $"COPY {rowsTable} (stage_id, run_id, batch_no, line, business_key, status, raw, errors, warnings) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < batch.Rows.Count; i++)
         {
@@ -1071,12 +1095,6 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     }
 
     /// <summary>Every COPY of the loader: the statements <see cref="Begin"/> deferred go first.</summary>
-    private async Task<NpgsqlBinaryImporter> BeginCopyAsync(string copySql, CancellationToken cancellationToken)
-    {
-        await SendDeferredAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>A COPY of mapped rows, encoded by Ferry (<see cref="BinaryCopyWriter"/>); deferred statements go first.</summary>
     private async Task<BinaryCopyWriter> BeginRawCopyAsync(string copySql, CancellationToken cancellationToken)
     {
