@@ -193,6 +193,31 @@ public class PgLoadModeTests
     }
 
     [Fact]
+    public async Task A_first_load_stopped_by_a_fatal_row_keeps_the_batches_before_it_and_lands_nothing_of_its_batch()
+    {
+        using var pg = new PgScope("fatl");
+        var ws = pg.Workspace;
+        // Batches 1 and 2 load (batch 2 landed ahead of the loader); batch 3 breaks the fatal rule.
+        var rows = Foi.Rows(1, 16).ToList();
+        rows[9] = Foi.Row(10, status: "shredded");
+        ws.Write("data/requests.csv", Foi.Csv(rows));
+        const string fatal = "      - { column: status, allowed: [open, closed, withdrawn], severity: fatal }";
+        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4, extraRules: fatal));
+
+        var failed = await ws.Ferry("run", "ferry.yaml");
+
+        Assert.True(failed.ExitCode == 1, failed.ToString());
+        Assert.Contains("requests.csv:11", failed.Error);
+        Assert.Contains("batch 3 not written", failed.Error);
+        var run = Assert.Single(Pg.Runs(pg.Manifest()));
+        Assert.Equal("failed", run.Status);
+        Assert.Equal(8, pg.Dump().Count);
+        Assert.Equal([1, 2], Pg.Query("SELECT batch_no FROM ferry.batches WHERE run_id = @r ORDER BY batch_no", ("r", run.RunId)).Select(r => (int)r["batch_no"]!));
+        Assert.Equal(0, Pg.Count("SELECT count(*) FROM ferry.batches WHERE run_id = @r AND state <> 'committed'", ("r", run.RunId)));
+        Assert.Equal(Enumerable.Range(2, 8).Select(i => (long)i), Pg.Stage(run.RunId).Select(s => s.Line).Order());
+    }
+
+    [Fact]
     public async Task A_table_the_user_created_with_other_column_types_takes_the_rows_and_a_value_it_refuses_rejects_only_that_row()
     {
         using var pg = new PgScope("usr");

@@ -1,5 +1,6 @@
 using Ferry.Diagnostics;
 using Ferry.Engine;
+using Ferry.Manifest;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -14,23 +15,26 @@ namespace Ferry.Targets.Postgres;
 /// </summary>
 /// <remarks>
 /// The first batch is left to the loader, which is idle until it comes: an entity of one batch
-/// opens no second connection. So is a batch with nothing to write, which the loader records settled.
+/// opens no second connection. So is a batch with nothing to write, which the loader records
+/// settled. A batch with a fatal issue, which stops the run before it lands, and every batch after
+/// it are not landed.
 /// </remarks>
-internal sealed class PostgresLanding(Manifest.MigrationManifest manifest, long runId, EntityPlan plan, string rowsTable) : IBatchLanding
+internal sealed class PostgresLanding(MigrationManifest manifest, long runId, EntityPlan plan, string rowsTable) : IBatchLanding
 {
     private NpgsqlConnection? connection;
     private readonly BatchArrays batchArrays = new();
     private readonly StagingJson json = new();
     private bool first = true;
+    private bool fatal; // a batch broke a fatal rule: the run stops there, and nothing after it lands
 
     public async Task<Batch> LandAsync(Batch batch, CancellationToken cancellationToken)
     {
-        if (first)
-        {
-            first = false;
-            return batch;
-        }
-        if (batch.SourceUnchanged || !batch.Rows.Any(r => r.ToWrite))
+        // A batch with a fatal issue stops the run unwritten when the loader takes it: neither it nor
+        // any batch after it lands.
+        fatal = fatal || batch.Rows.Any(r => r.Issues.Exists(i => i.Severity == Severity.Fatal));
+        var loaderLands = first || fatal || batch.SourceUnchanged || !batch.Rows.Any(r => r.ToWrite);
+        first = false;
+        if (loaderLands)
             return batch;
         StageId.Check(plan.Spec.Name, runId, batch.Number);
         if (connection is null)
