@@ -63,9 +63,9 @@ public interface IEntityLoader : IAsyncDisposable
 public interface IBatchLanding : IAsyncDisposable
 {
     /// <summary>
-    /// Commits the batch's landed record, its rows pending, and returns it <see cref="Batch.Landed"/>;
-    /// returns it as it is when the loader is to land it (a batch with rows of its own to stage, or
-    /// with nothing to write).
+    /// Commits the batch's landed record, its rows pending (and the records of its rejected and warned
+    /// rows), and returns it <see cref="Batch.Landed"/>; returns it as it is when the loader is to land
+    /// it (the first batch, one with nothing to write, one with a fatal issue and every one after it).
     /// </summary>
     Task<Batch> LandAsync(Batch batch, CancellationToken cancellationToken);
 }

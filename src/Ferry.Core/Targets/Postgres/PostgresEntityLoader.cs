@@ -347,8 +347,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 await ExecuteAsync($"""
                     {LandingSql}
                     {(stage ? "" : CommitSql("ferry_land"))}
-                    """, cancellationToken, [("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine),
-                    ("read", batch.Rows.Count), ("lines", batchArrays.Lines(batch.Rows)), .. batchArrays.Keys(batch.Rows)]).ConfigureAwait(false);
+                    """, cancellationToken, LandingParameters(batch, batchArrays)).ConfigureAwait(false);
                 if (stage)
                 {
                     await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
@@ -663,11 +662,16 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
 
     private const string LinesSql = BatchArrays.LinesSql, KeysSql = BatchArrays.KeysSql;
 
-    /// <summary>A batch's landed record: its rows' lines and keys (parameters <c>@batch</c>, <c>@first</c>, <c>@last</c>, <c>@read</c>, <c>@lines</c>, <c>@keys</c>, <c>@keys_json</c> and the run's).</summary>
+    /// <summary>A batch's landed record: its rows' lines and keys (<see cref="LandingParameters"/> and the run's).</summary>
     internal const string LandingSql = $"""
         INSERT INTO ferry.batches (run_id, entity, batch_no, first_line, last_line, rows_read, state, lines, keys, tenant)
         VALUES (@run, @entity, @batch, @first, @last, @read, 'landed', {LinesSql}, {KeysSql}, @tenant);
         """;
+
+    /// <summary>The parameters of <see cref="LandingSql"/> but the run's (<c>@run</c>, <c>@entity</c>, <c>@tenant</c>).</summary>
+    internal static (string Name, object? Value)[] LandingParameters(Batch batch, BatchArrays batchArrays) =>
+        [("batch", batch.Number), ("first", batch.FirstLine), ("last", batch.LastLine), ("read", batch.Rows.Count),
+         ("lines", batchArrays.Lines(batch.Rows)), .. batchArrays.Keys(batch.Rows)];
 
     /// <summary>
     /// Copies the rows straight into the table, which held none of this run's keys when the entity
@@ -1061,15 +1065,20 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         workDirty = true;
     }
 
-    private void AddRunParameters(NpgsqlCommand command)
+    private void AddRunParameters(NpgsqlCommand command) => AddRunParameters(command, runId, plan);
+
+    /// <summary>The run's parameters: <c>@run</c>, <c>@entity</c> and <c>@tenant</c>.</summary>
+    internal static void AddRunParameters(NpgsqlCommand command, long runId, EntityPlan plan)
     {
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("entity", plan.Spec.Name);
-        AddTenant(command);
+        AddTenant(command, plan);
     }
 
+    private void AddTenant(NpgsqlCommand command) => AddTenant(command, plan);
+
     /// <summary>The plan's tenant as a text parameter (NULL without tenants).</summary>
-    private void AddTenant(NpgsqlCommand command) =>
+    private static void AddTenant(NpgsqlCommand command, EntityPlan plan) =>
         command.Parameters.Add(new NpgsqlParameter("tenant", NpgsqlDbType.Text) { Value = (object?)plan.Tenant ?? DBNull.Value });
 
     /// <summary>Every command of the loader: it carries the statements <see cref="Begin"/> deferred.</summary>
@@ -1094,7 +1103,6 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         }
     }
 
-    /// <summary>Every COPY of the loader: the statements <see cref="Begin"/> deferred go first.</summary>
     /// <summary>A COPY of mapped rows, encoded by Ferry (<see cref="BinaryCopyWriter"/>); deferred statements go first.</summary>
     private async Task<BinaryCopyWriter> BeginRawCopyAsync(string copySql, CancellationToken cancellationToken)
     {

@@ -2,7 +2,6 @@ using Ferry.Diagnostics;
 using Ferry.Engine;
 using Ferry.Manifest;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Ferry.Targets.Postgres;
 
@@ -48,16 +47,9 @@ internal sealed class PostgresLanding(MigrationManifest manifest, long runId, En
         var stage = batch.Rows.Any(r => r.Issues.Count > 0);
         await using (var command = new NpgsqlCommand((stage ? "BEGIN;" : "") + PostgresEntityLoader.LandingSql, connection))
         {
-            command.Parameters.AddWithValue("run", runId);
-            command.Parameters.AddWithValue("entity", plan.Spec.Name);
-            command.Parameters.Add(new NpgsqlParameter("tenant", NpgsqlDbType.Text) { Value = (object?)plan.Tenant ?? DBNull.Value });
-            command.Parameters.AddWithValue("batch", batch.Number);
-            command.Parameters.AddWithValue("first", batch.FirstLine);
-            command.Parameters.AddWithValue("last", batch.LastLine);
-            command.Parameters.AddWithValue("read", batch.Rows.Count);
-            command.Parameters.AddWithValue("lines", batchArrays.Lines(batch.Rows));
-            foreach (var (name, value) in batchArrays.Keys(batch.Rows))
-                command.Parameters.AddWithValue(name, value!);
+            PostgresEntityLoader.AddRunParameters(command, runId, plan);
+            foreach (var (name, value) in PostgresEntityLoader.LandingParameters(batch, batchArrays))
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         if (stage)
