@@ -25,7 +25,7 @@ internal static class CanonicalValues
                 ValueType.Text => value as string ?? Text(value),
                 ValueType.Int => value switch
                 {
-                    long l => l,
+                    long => value, // already canonical: the same box, not a new one
                     int i => (long)i,
                     short s => (long)s,
                     byte b => (long)b,
@@ -44,7 +44,7 @@ internal static class CanonicalValues
                 },
                 ValueType.Real => value switch
                 {
-                    double f => f,
+                    double => value,
                     float f => (double)f,
                     long l => (double)l,
                     decimal d => (double)d,
@@ -53,7 +53,7 @@ internal static class CanonicalValues
                 },
                 ValueType.Bool => value switch
                 {
-                    bool b => b,
+                    bool => value,
                     long l when l is 0 or 1 => l == 1,
                     int i when i is 0 or 1 => i == 1,
                     string s when ValueConverter.TryParse(ValueType.Bool, s, null, out var b) => b,
@@ -61,7 +61,7 @@ internal static class CanonicalValues
                 },
                 ValueType.Date => value switch
                 {
-                    DateOnly d => d,
+                    DateOnly => value,
                     DateTime t => DateOnly.FromDateTime(t),
                     string s when ValueConverter.TryParse(ValueType.Date, s, null, out var d) => d,
                     _ => Text(value),
@@ -76,7 +76,7 @@ internal static class CanonicalValues
                 },
                 ValueType.Uuid => value switch
                 {
-                    Guid g => g,
+                    Guid => value,
                     string s when Guid.TryParse(s, out var g) => g,
                     _ => Text(value),
                 },
@@ -129,7 +129,10 @@ internal static class CanonicalValues
     {
         if (keyColumns.Count == 1)
             return Show(values[keyColumns[0]]) ?? "";
-        return string.Join('\u001F', keyColumns.Select(k => Show(values[k]) ?? ""));
+        var parts = new string[keyColumns.Count];
+        for (var i = 0; i < parts.Length; i++)
+            parts[i] = Show(values[keyColumns[i]]) ?? "";
+        return string.Join('\u001F', parts);
     }
 
     /// <summary>A key as a report shows it: composite parts joined by " | ".</summary>

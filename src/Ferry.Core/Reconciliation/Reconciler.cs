@@ -130,9 +130,9 @@ public static class Reconciler
             var sample = new LowestHashes(options.SampleSize, seed);
             var stored = new LowestHashes(options.SampleSize * 4 + 16, seed);
             using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var reading = Task.Run(() => ReadSourceAsync(manifest, run, plan, target, partitions, folder, sample, failed.Token), failed.Token);
+            var reading = Task.Run(() => ReadSourceAsync(manifest, run, plan, target, partitions, folder, seed, sample, failed.Token), failed.Token);
             var readingTarget = plan.Spec.Key.Count == 0 ? Task.CompletedTask
-                : Task.Run(() => ReadTargetAsync(plan, targetSide, partitions, folder, stored, null, failed.Token), failed.Token);
+                : Task.Run(() => ReadTargetAsync(plan, targetSide, partitions, folder, seed, stored, null, failed.Token), failed.Token);
             // A side that fails stops the other; its own error is the one reported.
             var first = await Task.WhenAny(reading, readingTarget).ConfigureAwait(false);
             if (!first.IsCompletedSuccessfully)
@@ -170,7 +170,7 @@ public static class Reconciler
                 if (!stored.Holds(key))
                     wanted[key] = null;
             if (wanted.Count > 0)
-                await ReadTargetAsync(plan, targetSide, 0, folder, null, wanted, cancellationToken).ConfigureAwait(false);
+                await ReadTargetAsync(plan, targetSide, 0, folder, seed, null, wanted, cancellationToken).ConfigureAwait(false);
 
             // 4. Join the two sides one partition at a time.
             var differing = new List<string>();
@@ -195,7 +195,7 @@ public static class Reconciler
                 var targetRows = new Dictionary<string, object?[]?>(StringComparer.Ordinal);
                 foreach (var key in keys)
                     targetRows[key] = null;
-                await ReadTargetAsync(plan, target, 0, folder, null, targetRows, cancellationToken).ConfigureAwait(false);
+                await ReadTargetAsync(plan, target, 0, folder, seed, null, targetRows, cancellationToken).ConfigureAwait(false);
                 foreach (var key in differing)
                 {
                     var fields = sourceRows.GetValueOrDefault(key) is { } s && targetRows.GetValueOrDefault(key) is { } t ? Compare(plan, key, s, t) : [];
@@ -300,12 +300,12 @@ public static class Reconciler
     }
 
     private static async Task<SourceSide> ReadSourceAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, TargetTables target,
-        int partitions, string folder, LowestHashes sample, CancellationToken cancellationToken)
+        int partitions, string folder, long seed, LowestHashes sample, CancellationToken cancellationToken)
     {
         var hasher = new RowHasher(plan.Mapper);
         var tally = new SourceTally();
         long accepted = 0;
-        using (var spill = new Spill(folder, "source", partitions))
+        using (var spill = new Spill(folder, Spill.Source, partitions, seed))
         {
             await foreach (var (key, values) in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken, tally).ConfigureAwait(false))
             {
@@ -322,14 +322,14 @@ public static class Reconciler
     /// Streams the target table: with <paramref name="partitions"/> &gt; 0 spills every row's key and hash;
     /// offers every row to <paramref name="lowest"/>; fills in the values of the keys in <paramref name="wanted"/>.
     /// </summary>
-    private static async Task ReadTargetAsync(EntityPlan plan, TargetTables target, int partitions, string folder,
+    private static async Task ReadTargetAsync(EntityPlan plan, TargetTables target, int partitions, string folder, long seed,
         LowestHashes? lowest, Dictionary<string, object?[]?>? wanted, CancellationToken cancellationToken)
     {
         var hasher = new RowHasher(plan.Mapper);
-        using var spill = partitions > 0 ? new Spill(folder, "target", partitions) : null;
+        using var spill = partitions > 0 ? new Spill(folder, Spill.Target, partitions, seed) : null;
         await foreach (var values in target.RowsAsync(plan, cancellationToken).ConfigureAwait(false))
         {
-            if (plan.Mapper.KeyColumns.Any(k => values[k] is null))
+            if (!HasKey(values, plan.Mapper.KeyColumns))
                 continue; // a row of the user's own with no business key: no source row can be it
             var key = CanonicalValues.Key(values, plan.Mapper.KeyColumns);
             spill?.Write(key, hasher.Hash(values));
@@ -337,6 +337,14 @@ public static class Reconciler
             if (wanted is not null && wanted.ContainsKey(key))
                 wanted[key] = values;
         }
+    }
+
+    private static bool HasKey(object?[] values, IReadOnlyList<int> keyColumns)
+    {
+        for (var i = 0; i < keyColumns.Count; i++)
+            if (values[keyColumns[i]] is null)
+                return false;
+        return true;
     }
 
     /// <summary>
@@ -347,8 +355,16 @@ public static class Reconciler
     private static ChecksumResult Join(int partitions, string folder, int listLimit, List<string> missingKeys, List<string> differingKeys, out long duplicates)
     {
         var joined = new PartitionJoin[partitions];
+        // Each worker keeps its buffer and table from one partition to the next: partitions are alike in
+        // size, and memory the collector hands out again costs less than memory fresh from the system.
         Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            p => joined[p] = JoinPartition(folder, p, listLimit));
+            () => new JoinBuffers(),
+            (p, _, buffers) =>
+            {
+                joined[p] = JoinPartition(folder, p, listLimit, buffers);
+                return buffers;
+            },
+            _ => { });
         duplicates = 0;
         long sourceRows = 0, targetRows = 0, missing = 0, differing = 0, onlyInTarget = 0;
         ulong sourceSum = 0, targetSum = 0;
@@ -372,38 +388,48 @@ public static class Reconciler
     private sealed record PartitionJoin(long Duplicates, long SourceRows, long TargetRows, long Missing, long Differing, long OnlyInTarget,
         ulong SourceSum, ulong TargetSum, List<string> MissingKeys, List<string> DifferingKeys);
 
-    private static PartitionJoin JoinPartition(string folder, int partition, int listLimit)
+    private sealed class JoinBuffers
+    {
+        public byte[] Bytes = [];
+        public readonly Dictionary<UInt128, (long Hash, int Text)> Source = [];
+    }
+
+    private static PartitionJoin JoinPartition(string folder, int partition, int listLimit, JoinBuffers buffers)
     {
         long duplicates = 0, targetRows = 0, differing = 0, onlyInTarget = 0;
         ulong sourceSum = 0, targetSum = 0;
         var differingKeys = new List<string>();
-        var source = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (key, hash) in Spill.Read(folder, "source", partition))
+        // The source's keys by digest; a key's text stays in the partition's bytes until a list names it.
+        var length = Spill.Open(folder, Spill.Source, partition, ref buffers.Bytes);
+        var sourceFile = buffers.Bytes;
+        var source = buffers.Source;
+        source.Clear();
+        foreach (var (digest, hash, text) in Spill.Records(sourceFile, length))
         {
-            if (source.ContainsKey(key))
+            if (source.ContainsKey(digest))
                 duplicates++;
-            source[key] = hash; // the last row of a key is the one an upsert kept
+            source[digest] = (hash, text); // the last row of a key is the one an upsert kept
         }
-        foreach (var hash in source.Values)
+        foreach (var (hash, _) in source.Values)
             sourceSum = unchecked(sourceSum + (ulong)hash);
         var sourceRows = (long)source.Count;
-        foreach (var (key, hash) in Spill.Read(folder, "target", partition))
+        foreach (var (digest, hash) in Spill.Digests(folder, Spill.Target, partition))
         {
-            if (!source.Remove(key, out var expected))
+            if (!source.Remove(digest, out var expected))
             {
                 onlyInTarget++;
                 continue;
             }
             targetRows++;
             targetSum = unchecked(targetSum + (ulong)hash);
-            if (hash != expected)
+            if (hash != expected.Hash)
             {
                 differing++;
                 if (differingKeys.Count < listLimit)
-                    differingKeys.Add(key);
+                    differingKeys.Add(Spill.Text(sourceFile, expected.Text));
             }
         }
-        var missingKeys = source.Keys.Order(StringComparer.Ordinal).Take(listLimit).ToList();
+        var missingKeys = source.Values.Select(v => Spill.Text(sourceFile, v.Text)).Order(StringComparer.Ordinal).Take(listLimit).ToList();
         return new PartitionJoin(duplicates, sourceRows, targetRows, source.Count, differing, onlyInTarget, sourceSum, targetSum, missingKeys, differingKeys);
     }
 
@@ -447,6 +473,9 @@ public static class Reconciler
             if (size <= 0)
                 return;
             var hash = Hash(key);
+            // Most keys hash above every kept one once the sample is full: none of those is kept, so no lookup.
+            if (rows.Count == size && highestFirst.TryPeek(out _, out var top) && hash > top)
+                return;
             if (rows.TryGetValue(key, out var kept))
             {
                 rows[key] = (kept.Hash, values);
@@ -471,36 +500,112 @@ public static class Reconciler
         private ulong Hash(string key) => XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan()), seed);
     }
 
-    /// <summary>Keys and hashes written to one file per partition (chosen by a hash of the key).</summary>
+    /// <summary>
+    /// Keys and hashes written to one file per partition (chosen by a hash of the key). A key is known by
+    /// a 128-bit XXH3 digest of its text under the reconciliation's random seed, so the join compares
+    /// numbers, not strings, and keys cannot be chosen to collide; the source side also writes the key's text,
+    /// which the join reads only for the keys a report lists (missing or differing).
+    /// </summary>
     private sealed class Spill : IDisposable
     {
-        private readonly BinaryWriter[] writers;
+        public const string Source = "source", Target = "target";
 
-        public Spill(string folder, string side, int partitions)
+        private readonly BinaryWriter[] writers;
+        private readonly long seed;
+        private readonly bool withText;
+
+        public Spill(string folder, string side, int partitions, long seed)
         {
+            this.seed = seed;
+            withText = side == Source;
             writers = new BinaryWriter[partitions];
             for (var p = 0; p < partitions; p++)
-                writers[p] = new BinaryWriter(new FileStream(PathOf(folder, side, p), FileMode.Create, FileAccess.Write, FileShare.None, 16 * 1024), Encoding.UTF8);
+                writers[p] = new BinaryWriter(new FileStream(PathOf(folder, side, p), FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024), Encoding.UTF8);
         }
 
         public void Write(string key, long hash)
         {
-            var writer = writers[Partition(key, writers.Length)];
-            writer.Write(key);
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan());
+            var digest = XxHash128.HashToUInt128(bytes, seed);
+            // The partition by a hash of the key alone, the same in every reconciliation: a report that lists
+            // some of many differing keys lists the same ones each time.
+            var writer = writers[writers.Length == 1 ? 0 : (int)(XxHash3.HashToUInt64(bytes) % (ulong)writers.Length)];
+            writer.Write((ulong)digest);
+            writer.Write((ulong)(digest >> 64));
             writer.Write(hash);
+            if (withText)
+                writer.Write(key);
         }
 
-        public static IEnumerable<(string Key, long Hash)> Read(string folder, string side, int partition)
+        /// <summary>
+        /// A source partition's file, whole, read into <paramref name="buffer"/> (grown if it is too small);
+        /// returns its length. It holds the source rows of one partition (about 100,000, as the partitions
+        /// are counted from the rows the run read), whose digests the join keeps anyway.
+        /// </summary>
+        public static int Open(string folder, string side, int partition, ref byte[] buffer)
         {
-            using var reader = new BinaryReader(new FileStream(PathOf(folder, side, partition), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024), Encoding.UTF8);
+            using var file = new FileStream(PathOf(folder, side, partition), FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            var length = checked((int)file.Length);
+            if (buffer.Length < length)
+                buffer = new byte[Math.Max(length, buffer.Length * 2)];
+            file.ReadExactly(buffer, 0, length);
+            return length;
+        }
+
+        /// <summary>The records of a source partition's bytes: digest, hash, and where the key's text begins.</summary>
+        public static IEnumerable<(UInt128 Digest, long Hash, int Text)> Records(byte[] bytes, int end)
+        {
+            var position = 0;
+            while (position < end)
+            {
+                var low = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(position));
+                var high = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(position + 8));
+                var hash = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(position + 16));
+                var text = position + 24;
+                var (length, prefix) = TextLength(bytes, text);
+                position = text + prefix + length;
+                yield return (new UInt128(high, low), hash, text);
+            }
+        }
+
+        /// <summary>
+        /// The records of a target partition, streamed: the table may hold many more rows than the source
+        /// (rows the source does not have), so its partitions are not sized by the run's counts.
+        /// </summary>
+        public static IEnumerable<(UInt128 Digest, long Hash)> Digests(string folder, string side, int partition)
+        {
+            using var reader = new BinaryReader(new FileStream(PathOf(folder, side, partition), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024));
             // The length once: asking the stream for it asks the file system (an fstat per row).
             var length = reader.BaseStream.Length;
-            while (reader.BaseStream.Position < length)
-                yield return (reader.ReadString(), reader.ReadInt64());
+            for (var position = 0L; position < length; position += 24)
+            {
+                var low = reader.ReadUInt64();
+                var high = reader.ReadUInt64();
+                yield return (new UInt128(high, low), reader.ReadInt64());
+            }
         }
 
-        private static int Partition(string key, int partitions) =>
-            partitions == 1 ? 0 : (int)(XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan())) % (ulong)partitions);
+        /// <summary>The key's text written at <paramref name="position"/> (BinaryWriter's length-prefixed UTF-8).</summary>
+        public static string Text(byte[] bytes, int position)
+        {
+            var (length, prefix) = TextLength(bytes, position);
+            return Encoding.UTF8.GetString(bytes, position + prefix, length);
+        }
+
+        private static (int Length, int Prefix) TextLength(byte[] bytes, int position)
+        {
+            // BinaryWriter's 7-bit encoded length: seven bits a byte, low first, the high bit set while more follow.
+            int length = 0, shift = 0, prefix = 0;
+            byte b;
+            do
+            {
+                b = bytes[position + prefix++];
+                length |= (b & 0x7F) << shift;
+                shift += 7;
+            }
+            while ((b & 0x80) != 0);
+            return (length, prefix);
+        }
 
         private static string PathOf(string folder, string side, int partition) => Path.Combine(folder, $"{side}-{partition}.bin");
 

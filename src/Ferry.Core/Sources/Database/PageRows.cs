@@ -13,6 +13,13 @@ public interface IPageRows : IAsyncDisposable
 
     /// <summary>A value as <see cref="ISqlDialect.GetValue"/> reads it.</summary>
     object GetValue(int ordinal);
+
+    /// <summary>The value as a 64-bit integer, unboxed, where the driver gives it as one; false otherwise (read it with <see cref="GetValue"/>).</summary>
+    bool TryGetInt64(int ordinal, out long value)
+    {
+        value = 0;
+        return false;
+    }
 }
 
 /// <summary>A page read through ADO.NET: a command and its data reader.</summary>

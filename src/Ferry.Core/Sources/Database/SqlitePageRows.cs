@@ -76,6 +76,13 @@ public sealed class SqlitePageRows : IPageRows
 
     public object GetKey(int ordinal) => GetValue(ordinal);
 
+    public bool TryGetInt64(int ordinal, out long value)
+    {
+        var integer = raw.sqlite3_column_type(statement, ordinal) == raw.SQLITE_INTEGER;
+        value = integer ? raw.sqlite3_column_int64(statement, ordinal) : 0;
+        return integer;
+    }
+
     public object GetValue(int ordinal) => raw.sqlite3_column_type(statement, ordinal) switch
     {
         raw.SQLITE_INTEGER => raw.sqlite3_column_int64(statement, ordinal),
