@@ -355,7 +355,7 @@ public static class Reconciler
     private static ChecksumResult Join(int partitions, string folder, int listLimit, List<string> missingKeys, List<string> differingKeys, out long duplicates)
     {
         var joined = new PartitionJoin[partitions];
-        // Each worker keeps its buffer and table from one partition to the next: partitions are alike in
+        // Each worker keeps its table from one partition to the next: partitions are alike in
         // size, and memory the collector hands out again costs less than memory fresh from the system.
         Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
             () => new JoinBuffers(),
@@ -388,10 +388,10 @@ public static class Reconciler
     private sealed record PartitionJoin(long Duplicates, long SourceRows, long TargetRows, long Missing, long Differing, long OnlyInTarget,
         ulong SourceSum, ulong TargetSum, List<string> MissingKeys, List<string> DifferingKeys);
 
+    /// <summary>A join worker's table, kept from one partition to the next.</summary>
     private sealed class JoinBuffers
     {
-        public byte[] Bytes = [];
-        public readonly Dictionary<UInt128, (long Hash, int Text)> Source = [];
+        public readonly Dictionary<UInt128, (long Hash, long Text)> Source = [];
     }
 
     private static PartitionJoin JoinPartition(string folder, int partition, int listLimit, JoinBuffers buffers)
@@ -399,12 +399,11 @@ public static class Reconciler
         long duplicates = 0, targetRows = 0, differing = 0, onlyInTarget = 0;
         ulong sourceSum = 0, targetSum = 0;
         var differingKeys = new List<string>();
-        // The source's keys by digest; a key's text stays in the partition's bytes until a list names it.
-        var length = Spill.Open(folder, Spill.Source, partition, ref buffers.Bytes);
-        var sourceFile = buffers.Bytes;
+        // The source's keys by digest; a key's text stays in the file until a list names it.
+        using var sourceFile = Spill.OpenSource(folder, partition);
         var source = buffers.Source;
         source.Clear();
-        foreach (var (digest, hash, text) in Spill.Records(sourceFile, length))
+        foreach (var (digest, hash, text) in sourceFile.Records())
         {
             if (source.ContainsKey(digest))
                 duplicates++;
@@ -426,10 +425,10 @@ public static class Reconciler
             {
                 differing++;
                 if (differingKeys.Count < listLimit)
-                    differingKeys.Add(Spill.Text(sourceFile, expected.Text));
+                    differingKeys.Add(sourceFile.Text(expected.Text));
             }
         }
-        var missingKeys = source.Values.Select(v => Spill.Text(sourceFile, v.Text)).Order(StringComparer.Ordinal).Take(listLimit).ToList();
+        var missingKeys = source.Values.Select(v => sourceFile.Text(v.Text)).Order(StringComparer.Ordinal).Take(listLimit).ToList();
         return new PartitionJoin(duplicates, sourceRows, targetRows, source.Count, differing, onlyInTarget, sourceSum, targetSum, missingKeys, differingKeys);
     }
 
@@ -503,8 +502,8 @@ public static class Reconciler
     /// <summary>
     /// Keys and hashes written to one file per partition (chosen by a hash of the key). A key is known by
     /// a 128-bit XXH3 digest of its text under the reconciliation's random seed, so the join compares
-    /// numbers, not strings, and keys cannot be chosen to collide; the source side also writes the key's text,
-    /// which the join reads only for the keys a report lists (missing or differing).
+    /// numbers, not strings, and keys cannot be chosen to collide; the source side also writes the key's
+    /// text, which the join reads again only for the keys a report lists (missing or differing).
     /// </summary>
     private sealed class Spill : IDisposable
     {
@@ -537,35 +536,56 @@ public static class Reconciler
                 writer.Write(key);
         }
 
-        /// <summary>
-        /// A source partition's file, whole, read into <paramref name="buffer"/> (grown if it is too small);
-        /// returns its length. It holds the source rows of one partition (about 100,000, as the partitions
-        /// are counted from the rows the run read), whose digests the join keeps anyway.
-        /// </summary>
-        public static int Open(string folder, string side, int partition, ref byte[] buffer)
-        {
-            using var file = new FileStream(PathOf(folder, side, partition), FileMode.Open, FileAccess.Read, FileShare.Read, 1);
-            var length = checked((int)file.Length);
-            if (buffer.Length < length)
-                buffer = new byte[Math.Max(length, buffer.Length * 2)];
-            file.ReadExactly(buffer, 0, length);
-            return length;
-        }
+        /// <summary>A source partition's file, read record by record; a key's text is read again by where it lies.</summary>
+        public static SourceFile OpenSource(string folder, int partition) => new(PathOf(folder, Source, partition));
 
-        /// <summary>The records of a source partition's bytes: digest, hash, and where the key's text begins.</summary>
-        public static IEnumerable<(UInt128 Digest, long Hash, int Text)> Records(byte[] bytes, int end)
+        public sealed class SourceFile(string path) : IDisposable
         {
-            var position = 0;
-            while (position < end)
+            private readonly FileStream file = new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
+
+            /// <summary>Digest, hash, and the position of the key's text (its length prefix), in file order.</summary>
+            public IEnumerable<(UInt128 Digest, long Hash, long Text)> Records()
             {
-                var low = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(position));
-                var high = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(position + 8));
-                var hash = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(position + 16));
-                var text = position + 24;
-                var (length, prefix) = TextLength(bytes, text);
-                position = text + prefix + length;
-                yield return (new UInt128(high, low), hash, text);
+                using var reader = new BinaryReader(file, Encoding.UTF8, leaveOpen: true);
+                var length = file.Length;
+                var skip = new byte[256];
+                while (file.Position < length)
+                {
+                    var low = reader.ReadUInt64();
+                    var high = reader.ReadUInt64();
+                    var hash = reader.ReadInt64();
+                    var text = file.Position;
+                    var bytes = reader.Read7BitEncodedInt();
+                    if (skip.Length < bytes)
+                        skip = new byte[bytes];
+                    reader.BaseStream.ReadExactly(skip, 0, bytes);
+                    yield return (new UInt128(high, low), hash, text);
+                }
             }
+
+            /// <summary>The key's text whose length prefix is at <paramref name="position"/> (BinaryWriter's length-prefixed UTF-8).</summary>
+            public string Text(long position)
+            {
+                Span<byte> prefix = stackalloc byte[5];
+                var read = RandomAccess.Read(file.SafeFileHandle, prefix, position);
+                int bytes = 0, shift = 0, used = 0;
+                byte b;
+                do
+                {
+                    if (used == read)
+                        throw new IOException($"the reconciliation's file {file.Name} ends inside a record");
+                    b = prefix[used++];
+                    bytes |= (b & 0x7F) << shift;
+                    shift += 7;
+                }
+                while ((b & 0x80) != 0);
+                var text = new byte[bytes];
+                if (RandomAccess.Read(file.SafeFileHandle, text, position + used) != bytes)
+                    throw new IOException($"the reconciliation's file {file.Name} ends inside a record");
+                return Encoding.UTF8.GetString(text);
+            }
+
+            public void Dispose() => file.Dispose();
         }
 
         /// <summary>
@@ -583,28 +603,6 @@ public static class Reconciler
                 var high = reader.ReadUInt64();
                 yield return (new UInt128(high, low), reader.ReadInt64());
             }
-        }
-
-        /// <summary>The key's text written at <paramref name="position"/> (BinaryWriter's length-prefixed UTF-8).</summary>
-        public static string Text(byte[] bytes, int position)
-        {
-            var (length, prefix) = TextLength(bytes, position);
-            return Encoding.UTF8.GetString(bytes, position + prefix, length);
-        }
-
-        private static (int Length, int Prefix) TextLength(byte[] bytes, int position)
-        {
-            // BinaryWriter's 7-bit encoded length: seven bits a byte, low first, the high bit set while more follow.
-            int length = 0, shift = 0, prefix = 0;
-            byte b;
-            do
-            {
-                b = bytes[position + prefix++];
-                length |= (b & 0x7F) << shift;
-                shift += 7;
-            }
-            while ((b & 0x80) != 0);
-            return (length, prefix);
         }
 
         private static string PathOf(string folder, string side, int partition) => Path.Combine(folder, $"{side}-{partition}.bin");
