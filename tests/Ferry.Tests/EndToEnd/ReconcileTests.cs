@@ -246,6 +246,50 @@ public class ReconcileTests
     }
 
     [Fact]
+    public async Task Missing_and_differing_keys_are_listed_with_their_exact_texts_however_long_or_far_from_ASCII()
+    {
+        // Keys of 130 to 180 characters, 280 to 380 bytes in UTF-8, some with a comma and quotes: their
+        // texts are read back from the partition files (each behind a two-byte length) only for the keys
+        // a report lists.
+        string Code(int i) => $"Ärger-{i:D3}-" + string.Concat(Enumerable.Repeat("ß€ü", 40 + i % 14)) + (i % 3 == 0 ? ", \"quoted\"" : "");
+        using var ws = new Workspace();
+        ws.Write("data/items.csv", "code,name\n" + string.Concat(Enumerable.Range(1, 60).Select(i => $"\"{Code(i).Replace("\"", "\"\"")}\",item {i}\n")));
+        ws.Write("ferry.yaml", $$"""
+            name: long-keys
+            source:
+              type: csv
+              path: data/items.csv
+            target:
+              type: sqlite
+              connection: "Data Source={{Foi.Db}}"
+            entities:
+              - name: item
+                table: item
+                key: [code]
+                mode: upsert
+                batch_size: 7
+                columns:
+                  code: code
+                  name: name
+            """);
+        var run = await ws.Ferry("run", "ferry.yaml");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Execute(ws, $"DELETE FROM item WHERE code IN ('{Code(9)}', '{Code(44)}')");
+        Execute(ws, $"UPDATE item SET name = 'changed' WHERE code IN ('{Code(12)}', '{Code(57)}')");
+        var manifest = ManifestLoader.Load(ws.PathOf("ferry.yaml"));
+
+        foreach (var rowsPerPartition in new[] { 5, 100_000 })
+        {
+            var e = Assert.Single((await Reconciler.ReconcileAsync(manifest,
+                new ReconcileOptions { RowsPerPartition = rowsPerPartition, SampleSize = 3 }, CancellationToken.None)).Entities);
+            Assert.Equal(new[] { Code(9), Code(44) }.Order(StringComparer.Ordinal), e.MissingKeys.Order(StringComparer.Ordinal));
+            Assert.Equal(new[] { Code(12), Code(57) }.Order(StringComparer.Ordinal), e.Differences.Select(d => d.Key).Order(StringComparer.Ordinal));
+            Assert.All(e.Differences, d => Assert.Equal(("name", "changed"), (d.Column, d.Target)));
+            Assert.Equal((58L, 2L, 2L), (e.Checksum!.TargetRows, e.Checksum.MissingInTarget, e.Checksum.Differing));
+        }
+    }
+
+    [Fact]
     public async Task The_sample_finds_its_rows_while_the_target_holds_many_rows_the_source_does_not()
     {
         using var ws = Loaded(out _);
