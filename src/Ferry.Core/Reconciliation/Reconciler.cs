@@ -74,31 +74,74 @@ public static class Reconciler
         // A second connection streams the target's rows while the first streams the run's rejected lines
         // beside the source: the two sides are read at the same time.
         await using var targetSide = await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false);
+        var selected = plans.Where(p => (options.Entity is null || p.Spec.Name == options.Entity) && (options.Tenant is null || p.Tenant == options.Tenant)).ToList();
+        // The orphan checks are the server's work alone: a third connection runs them while the entities are
+        // read (each had waited, client idle, for all of them after the last entity). Their results are
+        // added to the report afterwards, in the entities' order, as before.
+        var checkedPlans = selected.Where(p => Loaded(run, p) && p.Spec.Columns.Any(c => c.References is not null)).ToList();
+        await using var orphanSide = checkedPlans.Count > 0 ? await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false) : null;
+        using var stopOrphans = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var orphans = orphanSide is null ? Task.FromResult(new List<List<OrphanCheck>>())
+            : Task.Run(() => OrphansAsync(manifest, checkedPlans, orphanSide, options, stopOrphans.Token), stopOrphans.Token);
         var reconciled = new List<(EntityPlan Plan, EntityReconciliation Entity)>();
-        foreach (var plan in plans.Where(p => (options.Entity is null || p.Spec.Name == options.Entity) && (options.Tenant is null || p.Tenant == options.Tenant)))
+        try
         {
-            var entity = new EntityReconciliation { Entity = plan.Spec.Name, Tenant = plan.Tenant, Table = target.Describe(plan.Spec.Table), Mode = plan.Spec.Mode.ToString().ToLowerInvariant() };
-            report.Entities.Add(entity);
-            reconciled.Add((plan, entity));
-            var counts = run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts;
-            if (counts is null)
+            foreach (var plan in selected)
             {
-                entity.Skipped = $"run {run.RunId} did not load entity {plan.Describe()}";
-                continue;
-            }
-            try
-            {
-                await ReconcileEntityAsync(manifests[plan.Tenant ?? ""], run, plan, counts, target, targetSide, options, entity, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SourceException or TargetException or System.Data.Common.DbException or IOException)
-            {
-                entity.Error = SecretMasker.Scrub(ex.Message);
-                entity.Mismatch("error", $"entity {plan.Describe()} could not be reconciled: {entity.Error}");
+                var entity = new EntityReconciliation { Entity = plan.Spec.Name, Tenant = plan.Tenant, Table = target.Describe(plan.Spec.Table), Mode = plan.Spec.Mode.ToString().ToLowerInvariant() };
+                report.Entities.Add(entity);
+                reconciled.Add((plan, entity));
+                var counts = run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts;
+                if (counts is null)
+                {
+                    entity.Skipped = $"run {run.RunId} did not load entity {plan.Describe()}";
+                    continue;
+                }
+                try
+                {
+                    await ReconcileEntityAsync(manifests[plan.Tenant ?? ""], run, plan, counts, target, targetSide, options, entity, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is SourceException or TargetException or System.Data.Common.DbException or IOException)
+                {
+                    entity.Error = SecretMasker.Scrub(ex.Message);
+                    entity.Mismatch("error", $"entity {plan.Describe()} could not be reconciled: {entity.Error}");
+                }
             }
         }
+        catch
+        {
+            await stopOrphans.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await orphans.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The entities' own failure is the one reported.
+            }
+            throw;
+        }
+        var found = await orphans.ConfigureAwait(false);
         foreach (var (plan, entity) in reconciled)
-            if (entity.Skipped is null)
-                await OrphansAsync(manifest, plan, target, options, entity, cancellationToken).ConfigureAwait(false);
+        {
+            var index = checkedPlans.IndexOf(plan);
+            if (entity.Skipped is not null || index < 0)
+                continue;
+            foreach (var check in found[index])
+            {
+                if (check.Error is not null)
+                {
+                    entity.Mismatch("error", $"entity {plan.Describe()}: orphans of {check.Column} could not be checked: {check.Error}", column: check.Column);
+                    continue;
+                }
+                var result = check.Result!;
+                entity.Orphans.Add(result);
+                if (result.Count > 0)
+                    entity.Mismatch("orphans", $"entity {plan.Describe()}: {result.Count:N0} row(s) of table {entity.Table} have a {result.Column} that no row of " +
+                        $"{result.ParentEntity} ({result.ParentTable}.{result.ParentColumn}) has (e.g. {string.Join(", ", result.Examples.Take(5).Select(e => e.Value))})",
+                        column: result.Column);
+            }
+        }
         report.FinishedAt = DateTime.UtcNow;
         if (options.Record)
             await target.RecordAsync(report, cancellationToken).ConfigureAwait(false);
@@ -432,27 +475,37 @@ public static class Reconciler
         return new PartitionJoin(duplicates, sourceRows, targetRows, source.Count, differing, onlyInTarget, sourceSum, targetSum, missingKeys, differingKeys);
     }
 
-    private static async Task OrphansAsync(MigrationManifest manifest, EntityPlan plan, TargetTables target, ReconcileOptions options,
-        EntityReconciliation entity, CancellationToken cancellationToken)
+    private static bool Loaded(RunRecord run, EntityPlan plan) =>
+        run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts is not null;
+
+    /// <summary>One column's orphan check: its result, or why it could not be made.</summary>
+    private sealed record OrphanCheck(string Column, OrphanResult? Result, string? Error);
+
+    /// <summary>The orphan checks of each plan, in order, over a connection of their own.</summary>
+    private static async Task<List<List<OrphanCheck>>> OrphansAsync(MigrationManifest manifest, List<EntityPlan> plans, TargetTables target,
+        ReconcileOptions options, CancellationToken cancellationToken)
     {
-        foreach (var column in plan.Spec.Columns.Where(c => c.References is not null))
+        var all = new List<List<OrphanCheck>>();
+        foreach (var plan in plans)
         {
-            var reference = column.References!;
-            var parent = manifest.Entities.First(e => e.Name == reference.Entity);
-            try
+            var checks = new List<OrphanCheck>();
+            all.Add(checks);
+            foreach (var column in plan.Spec.Columns.Where(c => c.References is not null))
             {
-                var (count, examples) = await target.OrphansAsync(plan, column.Target, parent, reference.Column, options.ListLimit, cancellationToken).ConfigureAwait(false);
-                entity.Orphans.Add(new OrphanResult(column.Target, parent.Name, target.Describe(parent.Table), reference.Column, count, examples));
-                if (count > 0)
-                    entity.Mismatch("orphans", $"entity {plan.Describe()}: {count:N0} row(s) of table {entity.Table} have a {column.Target} that no row of " +
-                        $"{parent.Name} ({target.Describe(parent.Table)}.{reference.Column}) has (e.g. {string.Join(", ", examples.Take(5).Select(e => e.Value))})",
-                        column: column.Target);
-            }
-            catch (System.Data.Common.DbException ex)
-            {
-                entity.Mismatch("error", $"entity {plan.Describe()}: orphans of {column.Target} could not be checked: {SecretMasker.Scrub(ex.Message)}", column: column.Target);
+                var reference = column.References!;
+                var parent = manifest.Entities.First(e => e.Name == reference.Entity);
+                try
+                {
+                    var (count, examples) = await target.OrphansAsync(plan, column.Target, parent, reference.Column, options.ListLimit, cancellationToken).ConfigureAwait(false);
+                    checks.Add(new OrphanCheck(column.Target, new OrphanResult(column.Target, parent.Name, target.Describe(parent.Table), reference.Column, count, examples), null));
+                }
+                catch (System.Data.Common.DbException ex)
+                {
+                    checks.Add(new OrphanCheck(column.Target, null, SecretMasker.Scrub(ex.Message)));
+                }
             }
         }
+        return all;
     }
 
     /// <summary>
