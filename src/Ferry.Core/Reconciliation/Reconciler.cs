@@ -78,7 +78,7 @@ public static class Reconciler
         // The orphan checks are the server's work alone: a third connection runs them while the entities are
         // read (each had waited, client idle, for all of them after the last entity). Their results are
         // added to the report afterwards, in the entities' order, as before.
-        var checkedPlans = selected.Where(p => Loaded(run, p) && p.Spec.Columns.Any(c => c.References is not null)).ToList();
+        var checkedPlans = selected.Where(p => CountsOf(run, p) is not null && p.Spec.Columns.Any(c => c.References is not null)).ToList();
         await using var orphanSide = checkedPlans.Count > 0 ? await TargetTables.OpenAsync(manifest, cancellationToken).ConfigureAwait(false) : null;
         using var stopOrphans = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var orphans = orphanSide is null ? Task.FromResult(new List<List<OrphanCheck>>())
@@ -91,7 +91,7 @@ public static class Reconciler
                 var entity = new EntityReconciliation { Entity = plan.Spec.Name, Tenant = plan.Tenant, Table = target.Describe(plan.Spec.Table), Mode = plan.Spec.Mode.ToString().ToLowerInvariant() };
                 report.Entities.Add(entity);
                 reconciled.Add((plan, entity));
-                var counts = run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts;
+                var counts = CountsOf(run, plan);
                 if (counts is null)
                 {
                     entity.Skipped = $"run {run.RunId} did not load entity {plan.Describe()}";
@@ -124,8 +124,8 @@ public static class Reconciler
         var found = await orphans.ConfigureAwait(false);
         foreach (var (plan, entity) in reconciled)
         {
-            var index = checkedPlans.IndexOf(plan);
-            if (entity.Skipped is not null || index < 0)
+            var index = checkedPlans.IndexOf(plan); // -1: not loaded by the run, or no column with references
+            if (index < 0)
                 continue;
             foreach (var check in found[index])
             {
@@ -401,11 +401,11 @@ public static class Reconciler
         // Each worker keeps its table from one partition to the next: partitions are alike in
         // size, and memory the collector hands out again costs less than memory fresh from the system.
         Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new JoinBuffers(),
-            (p, _, buffers) =>
+            () => new Dictionary<UInt128, (long Hash, long Text)>(),
+            (p, _, source) =>
             {
-                joined[p] = JoinPartition(folder, p, listLimit, buffers);
-                return buffers;
+                joined[p] = JoinPartition(folder, p, listLimit, source);
+                return source;
             },
             _ => { });
         duplicates = 0;
@@ -431,20 +431,14 @@ public static class Reconciler
     private sealed record PartitionJoin(long Duplicates, long SourceRows, long TargetRows, long Missing, long Differing, long OnlyInTarget,
         ulong SourceSum, ulong TargetSum, List<string> MissingKeys, List<string> DifferingKeys);
 
-    /// <summary>A join worker's table, kept from one partition to the next.</summary>
-    private sealed class JoinBuffers
-    {
-        public readonly Dictionary<UInt128, (long Hash, long Text)> Source = [];
-    }
-
-    private static PartitionJoin JoinPartition(string folder, int partition, int listLimit, JoinBuffers buffers)
+    /// <param name="source">The worker's table of the source's keys, kept from one partition to the next.</param>
+    private static PartitionJoin JoinPartition(string folder, int partition, int listLimit, Dictionary<UInt128, (long Hash, long Text)> source)
     {
         long duplicates = 0, targetRows = 0, differing = 0, onlyInTarget = 0;
         ulong sourceSum = 0, targetSum = 0;
         var differingKeys = new List<string>();
         // The source's keys by digest; a key's text stays in the file until a list names it.
         using var sourceFile = Spill.OpenSource(folder, partition);
-        var source = buffers.Source;
         source.Clear();
         foreach (var (digest, hash, text) in sourceFile.Records())
         {
@@ -475,8 +469,9 @@ public static class Reconciler
         return new PartitionJoin(duplicates, sourceRows, targetRows, source.Count, differing, onlyInTarget, sourceSum, targetSum, missingKeys, differingKeys);
     }
 
-    private static bool Loaded(RunRecord run, EntityPlan plan) =>
-        run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts is not null;
+    /// <summary>What the run did with the plan's entity and tenant; null if it did not load it.</summary>
+    private static EntityCounts? CountsOf(RunRecord run, EntityPlan plan) =>
+        run.Entities.FirstOrDefault(e => e.Entity == plan.Spec.Name && e.Tenant == plan.Tenant)?.Counts;
 
     /// <summary>One column's orphan check: its result, or why it could not be made.</summary>
     private sealed record OrphanCheck(string Column, OrphanResult? Result, string? Error);
@@ -601,7 +596,6 @@ public static class Reconciler
             {
                 using var reader = new BinaryReader(file, Encoding.UTF8, leaveOpen: true);
                 var length = file.Length;
-                var skip = new byte[256];
                 while (file.Position < length)
                 {
                     var low = reader.ReadUInt64();
@@ -609,33 +603,17 @@ public static class Reconciler
                     var hash = reader.ReadInt64();
                     var text = file.Position;
                     var bytes = reader.Read7BitEncodedInt();
-                    if (skip.Length < bytes)
-                        skip = new byte[bytes];
-                    reader.BaseStream.ReadExactly(skip, 0, bytes);
+                    file.Seek(bytes, SeekOrigin.Current); // within the stream's buffer: no read from the file
                     yield return (new UInt128(high, low), hash, text);
                 }
             }
 
-            /// <summary>The key's text whose length prefix is at <paramref name="position"/> (BinaryWriter's length-prefixed UTF-8).</summary>
+            /// <summary>The key's text written at <paramref name="position"/>, once <see cref="Records"/> is read through.</summary>
             public string Text(long position)
             {
-                Span<byte> prefix = stackalloc byte[5];
-                var read = RandomAccess.Read(file.SafeFileHandle, prefix, position);
-                int bytes = 0, shift = 0, used = 0;
-                byte b;
-                do
-                {
-                    if (used == read)
-                        throw new IOException($"the reconciliation's file {file.Name} ends inside a record");
-                    b = prefix[used++];
-                    bytes |= (b & 0x7F) << shift;
-                    shift += 7;
-                }
-                while ((b & 0x80) != 0);
-                var text = new byte[bytes];
-                if (RandomAccess.Read(file.SafeFileHandle, text, position + used) != bytes)
-                    throw new IOException($"the reconciliation's file {file.Name} ends inside a record");
-                return Encoding.UTF8.GetString(text);
+                file.Position = position;
+                using var reader = new BinaryReader(file, Encoding.UTF8, leaveOpen: true);
+                return reader.ReadString();
             }
 
             public void Dispose() => file.Dispose();

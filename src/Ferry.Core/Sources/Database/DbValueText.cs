@@ -72,13 +72,13 @@ internal static class DbValueText
         return fallback;
     }
 
-    /// <summary>The text of a value under no rule; null for a value that has none (an array).</summary>
     /// <summary>An integer's text, as <see cref="Default"/> gives it; those from 0 to 1023 (small codes, years' grades, counts) made once.</summary>
     public static string Integer(long value) =>
         (ulong)value < (ulong)SmallIntegers.Length ? SmallIntegers[value] : value.ToString(Inv);
 
     private static readonly string[] SmallIntegers = Enumerable.Range(0, 1024).Select(i => i.ToString(Inv)).ToArray();
 
+    /// <summary>The text of a value under no rule; null for a value that has none (an array).</summary>
     public static string? Default(object value, bool dateColumn) => value switch
     {
         string s => s,
