@@ -21,6 +21,16 @@ public class PgLoadModeTests
         var first = Statistics();
         Assert.NotNull(first.At);
         Assert.Equal(300f, first.Tuples);
+        // Quick statistics of every column: a histogram of at most 11 bounds, where 300 distinct references
+        // would get 101 at the server's default target.
+        var histograms = Pg.Query($"""
+            SELECT a.attname, coalesce(array_length(s.histogram_bounds, 1), 0) AS bounds, s.attname IS NOT NULL AS analyzed
+            FROM pg_attribute a LEFT JOIN pg_stats s ON s.schemaname = '{pg.Schema}' AND s.tablename = 'foi_request' AND s.attname = a.attname
+            WHERE a.attrelid = '"{pg.Schema}".foi_request'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+            """);
+        Assert.True(histograms.Count >= 8, string.Join(", ", histograms.Select(r => r["attname"])));
+        Assert.All(histograms, r => Assert.True((bool)r["analyzed"]!, $"{r["attname"]} has no statistics"));
+        Assert.InRange((int)histograms.Single(r => (string)r["attname"]! == "reference")["bounds"]!, 2, 11);
 
         // 4 rows of 300 changed: fewer than autovacuum's 50 + 10 %, so the statistics stand.
         var lines = Foi.Rows(1, 300).ToList();
