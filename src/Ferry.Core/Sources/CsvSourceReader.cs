@@ -23,6 +23,7 @@ public sealed class CsvSourceReader : ISourceReader
     private CsvRecordBlock? block;
     private byte[] utf8 = new byte[1 << 10];
     private long nextLine;
+    private readonly RepeatedTexts texts;
 
     /// <summary>The most a record may hold (a long quoted field grows the buffer up to this).</summary>
     private const int MaxRecordSize = 1 << 24;
@@ -48,6 +49,7 @@ public sealed class CsvSourceReader : ISourceReader
         this.stream = stream;
         this.reader = reader;
         this.columns = columns;
+        texts = new RepeatedTexts(columns.Length);
         length = stream.Length;
         nextLine = firstLine;
     }
@@ -220,19 +222,19 @@ public sealed class CsvSourceReader : ISourceReader
         List<string>? beyond = null;
         for (var i = 0; i < count; i++)
         {
-            var value = parser.GetString(i);
+            var field = parser.GetFieldSpan(i);
             // One scan finds both, and a value has neither nearly always.
-            var special = value.AsSpan().IndexOfAny('\n', TextEncodings.InvalidMarker);
+            var special = field.IndexOfAny('\n', TextEncodings.InvalidMarker);
             if (special >= 0)
             {
-                newlines += value.AsSpan(special).Count('\n');
-                if (invalid < 0 && i < values.Length && value.AsSpan(special).Contains(TextEncodings.InvalidMarker))
+                newlines += field[special..].Count('\n');
+                if (invalid < 0 && i < values.Length && field[special..].Contains(TextEncodings.InvalidMarker))
                     invalid = i;
             }
             if (i < values.Length)
-                values[i] = value;
+                values[i] = texts.Get(i, field);
             else
-                (beyond ??= []).Add(value);
+                (beyond ??= []).Add(new string(field));
         }
         nextLine = line + 1 + newlines;
 
