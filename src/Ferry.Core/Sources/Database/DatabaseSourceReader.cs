@@ -17,6 +17,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
     private readonly KeysetQuery query;
     private readonly string[] columns;
     private readonly ColumnText[] texts;
+    private readonly RepeatedTexts repeated;
     private readonly int[] keyOrdinals;
     private readonly int pageSize;
     private IPageRows? page;
@@ -35,6 +36,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
         this.query = query;
         this.columns = columns;
         this.texts = texts;
+        repeated = new RepeatedTexts(columns.Length);
         this.keyOrdinals = keyOrdinals;
         this.pageSize = pageSize;
     }
@@ -194,6 +196,11 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
             if (texts[i].Rule is null && r.TryGetInt64(i, out var integer))
             {
                 values[i] = DbValueText.Integer(integer);
+                continue;
+            }
+            if (texts[i].Rule is null && r.TryGetText(i, repeated, out var text))
+            {
+                values[i] = text;
                 continue;
             }
             object? value;

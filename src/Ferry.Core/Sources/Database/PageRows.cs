@@ -20,6 +20,16 @@ public interface IPageRows : IAsyncDisposable
         value = 0;
         return false;
     }
+
+    /// <summary>
+    /// The value as text, where the driver holds it as text, through <paramref name="texts"/> (a value
+    /// the column repeats is one string); false otherwise (read it with <see cref="GetValue"/>).
+    /// </summary>
+    bool TryGetText(int ordinal, RepeatedTexts texts, out string value)
+    {
+        value = "";
+        return false;
+    }
 }
 
 /// <summary>A page read through ADO.NET: a command and its data reader.</summary>

@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -81,6 +82,25 @@ public sealed class SqlitePageRows : IPageRows
         var integer = raw.sqlite3_column_type(statement, ordinal) == raw.SQLITE_INTEGER;
         value = integer ? raw.sqlite3_column_int64(statement, ordinal) : 0;
         return integer;
+    }
+
+    public bool TryGetText(int ordinal, RepeatedTexts texts, out string value)
+    {
+        if (raw.sqlite3_column_type(statement, ordinal) != raw.SQLITE_TEXT)
+        {
+            value = "";
+            return false;
+        }
+        // A text's bytes, as SQLite keeps them (UTF-8); a short one is decoded on the stack and looked up.
+        var bytes = raw.sqlite3_column_blob(statement, ordinal);
+        if (bytes.Length > RepeatedTexts.MaxLength)
+        {
+            value = Encoding.UTF8.GetString(bytes);
+            return true;
+        }
+        Span<char> chars = stackalloc char[RepeatedTexts.MaxLength];
+        value = texts.Get(ordinal, chars[..Encoding.UTF8.GetChars(bytes, chars)]);
+        return true;
     }
 
     public object GetValue(int ordinal) => raw.sqlite3_column_type(statement, ordinal) switch
