@@ -131,9 +131,6 @@ public class PgRollbackTests
     private static IEnumerable<string> AwkwardRows() => Awkward.Select((summary, i) => Foi.Row(i + 1, summary: summary));
 
     /// <summary>Run 1 loads rows with awkward text, run 2 changes every one of them.</summary>
-    /// <summary>The before-images table of the scope's foi_request table.</summary>
-    private static string Images(PgScope pg) => Ferry.Targets.Postgres.PostgresLedgerSchema.UndoImages(pg.Schema, "foi_request");
-
     private static async Task<(long Run2, List<string> AfterRun1)> LoadAndChangeAwkwardRows(PgScope pg)
     {
         var ws = pg.Workspace;
@@ -168,12 +165,11 @@ public class PgRollbackTests
     {
         using var pg = new PgScope("rb4");
         var (run2, afterRun1) = await LoadAndChangeAwkwardRows(pg);
-        // The form ledgers were written in before row images: one jsonb array of images per entry, in the order of its keys.
+        // The form ledgers were written in before row images: one jsonb array of images per entry.
         var converted = Pg.Execute($"""
-            UPDATE ferry.undo u SET before = (SELECT jsonb_agg(to_jsonb(jsonb_populate_record(NULL::"{pg.Schema}".foi_request, to_jsonb(x))) ORDER BY array_position(u.keys, x._ferry_key))
-                                              FROM ferry."{Images(pg)}" x WHERE x._ferry_run = u.run_id AND x._ferry_batch = u.batch_no)
-            WHERE run_id = @run AND action = 'u' AND images IS NULL;
-            DELETE FROM ferry."{Images(pg)}" WHERE _ferry_run = @run;
+            UPDATE ferry.undo u SET before = (SELECT jsonb_agg(to_jsonb(x::"{pg.Schema}".foi_request) ORDER BY n) FROM unnest(u.images) WITH ORDINALITY i(x, n)),
+                                    images = NULL
+            WHERE run_id = @run AND action = 'u'
             """, ("run", run2));
         Assert.True(converted > 0);
 
@@ -184,76 +180,11 @@ public class PgRollbackTests
     }
 
     [Fact]
-    public async Task A_ledger_whose_undo_log_holds_row_texts_still_rolls_back_and_refuses_a_table_that_gained_a_column()
-    {
-        using var pg = new PgScope("rb6");
-        var (run2, afterRun1) = await LoadAndChangeAwkwardRows(pg);
-        // The form ledgers were written in before images as rows: each image the row's text, in an array in the order of the keys.
-        var converted = Pg.Execute($"""
-            UPDATE ferry.undo u SET images = (SELECT array_agg(jsonb_populate_record(NULL::"{pg.Schema}".foi_request, to_jsonb(x))::text ORDER BY array_position(u.keys, x._ferry_key))
-                                              FROM ferry."{Images(pg)}" x WHERE x._ferry_run = u.run_id AND x._ferry_batch = u.batch_no)
-            WHERE run_id = @run AND action = 'u' AND images IS NULL AND before IS NULL;
-            DELETE FROM ferry."{Images(pg)}" WHERE _ferry_run = @run;
-            """, ("run", run2));
-        Assert.True(converted > 0);
-        // A row's text is the whole row: with a column more, it no longer fits the table.
-        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request ADD COLUMN note text DEFAULT 'added'");
-        var refused = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");
-        Assert.True(refused.ExitCode == 1, refused.ToString());
-        Assert.Contains("no longer fit the table", refused.Error);
-        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request DROP COLUMN note");
-
-        var rollback = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");
-
-        Assert.True(rollback.ExitCode == 0, rollback.ToString());
-        Assert.Equal(afterRun1, pg.Dump());
-    }
-
-    [Fact]
-    public async Task Where_the_images_table_holds_a_column_with_another_type_the_images_go_as_row_texts_and_roll_back()
-    {
-        using var pg = new PgScope("rb8");
-        var ws = pg.Workspace;
-        ws.Write("data/requests.csv", Foi.Csv(AwkwardRows()));
-        ws.Write("ferry.yaml", PgFoi.Manifest(pg.Schema, batchSize: 4));
-        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
-        var afterRun1 = pg.Dump();
-        // As if the table's status had been another type when the images table took it.
-        Pg.Execute($"ALTER TABLE ferry.\"{Images(pg)}\" ALTER COLUMN status TYPE varchar");
-        ws.Write("data/requests.csv", Foi.Csv(Awkward.Select((_, i) => Foi.Row(i + 1, status: "withdrawn", summary: "plain"))));
-        Assert.Equal(0, (await ws.Ferry("run", "ferry.yaml")).ExitCode);
-        var run2 = Pg.Runs(pg.Manifest())[^1].RunId;
-        Assert.Equal(0L, (long)Pg.Scalar($"SELECT count(*) FROM ferry.\"{Images(pg)}\" WHERE _ferry_run = @run", ("run", run2))!);
-        Assert.Equal((long)Awkward.Length, (long)Pg.Scalar("SELECT sum(cardinality(images)) FROM ferry.undo WHERE run_id = @run AND action = 'u'", ("run", run2))!);
-
-        var rollback = await ws.Ferry("rollback", Id(run2), "ferry.yaml");
-
-        Assert.True(rollback.ExitCode == 0, rollback.ToString());
-        Assert.Equal(afterRun1, pg.Dump());
-    }
-
-    [Fact]
-    public async Task A_table_that_gained_a_column_since_the_run_gets_its_rows_back_and_keeps_the_new_column()
-    {
-        using var pg = new PgScope("rb7");
-        var (run2, afterRun1) = await LoadAndChangeAwkwardRows(pg);
-        Assert.True((long)Pg.Scalar($"SELECT count(*) FROM ferry.\"{Images(pg)}\" WHERE _ferry_run = @run", ("run", run2))! > 0);
-        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request ADD COLUMN note text DEFAULT 'added'");
-
-        var rollback = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");
-
-        Assert.True(rollback.ExitCode == 0, rollback.ToString());
-        Assert.Equal(afterRun1.Count, Convert.ToInt64(Pg.Scalar($"SELECT count(*) FROM \"{pg.Schema}\".foi_request WHERE note = 'added'"), System.Globalization.CultureInfo.InvariantCulture));
-        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request DROP COLUMN note");
-        Assert.Equal(afterRun1, pg.Dump());
-    }
-
-    [Fact]
-    public async Task A_table_whose_column_no_longer_takes_its_images_is_not_rolled_back_and_is_left_as_it_is()
+    public async Task A_table_whose_columns_changed_since_the_run_is_not_rolled_back_and_is_left_as_it_is()
     {
         using var pg = new PgScope("rb5");
         var (run2, _) = await LoadAndChangeAwkwardRows(pg);
-        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request ALTER COLUMN status TYPE integer USING 0");
+        Pg.Execute($"ALTER TABLE \"{pg.Schema}\".foi_request ADD COLUMN note text DEFAULT 'added'");
         var afterAlter = pg.Dump();
 
         var rollback = await pg.Workspace.Ferry("rollback", Id(run2), "ferry.yaml");

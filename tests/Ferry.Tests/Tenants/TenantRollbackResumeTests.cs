@@ -29,8 +29,6 @@ public class TenantRollbackResumeTests
         var run = LatestRun(kit);
         var after = kit.Dump("student");
         Assert.NotEqual(Of(before, "north"), Of(after, "north"));
-        // The before-images of the two renamed students, one a tenant.
-        Assert.Equal(2, kit.Count($"SELECT count(*) FROM ferry.\"{Ferry.Targets.Postgres.PostgresLedgerSchema.UndoImages(kit.Schema, "student")}\" WHERE _ferry_run = {run}"));
 
         var rollback = await kit.Ferry("rollback", run.ToString(System.Globalization.CultureInfo.InvariantCulture), "ferry.yaml", "--tenant", "north");
         Assert.True(rollback.ExitCode == 0, rollback.ToString());
@@ -38,20 +36,12 @@ public class TenantRollbackResumeTests
         Assert.Equal(Of(before, "north"), Of(now, "north"));
         Assert.Equal(Of(after, "south"), Of(now, "south"));
         Assert.Equal(Of(after, "river"), Of(now, "river"));
-        // North's images went with its batches' undo entries; south's stay.
-        Assert.Equal(1, kit.Count($"SELECT count(*) FROM ferry.\"{Ferry.Targets.Postgres.PostgresLedgerSchema.UndoImages(kit.Schema, "student")}\" WHERE _ferry_run = {run}"));
         // The ledger forgot north's batches of that run; the run can be resumed to load them again.
         Assert.Equal(0, kit.Count($"SELECT count(*) FROM ferry.batches WHERE run_id = {run} AND tenant = 'north'"));
         Assert.Equal("failed", kit.Query($"SELECT status FROM ferry.runs WHERE run_id = {run}")[0]["status"]);
         var resumed = await kit.Ferry("run", "ferry.yaml", "--resume");
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         Assert.Equal(after, kit.Dump("student"));
-        Assert.Equal(2, kit.Count($"SELECT count(*) FROM ferry.\"{Ferry.Targets.Postgres.PostgresLedgerSchema.UndoImages(kit.Schema, "student")}\" WHERE _ferry_run = {run}"));
-
-        // The whole run, resumed part and all, rolls back to what the first run left.
-        var whole = await kit.Ferry("rollback", run.ToString(System.Globalization.CultureInfo.InvariantCulture), "ferry.yaml");
-        Assert.True(whole.ExitCode == 0, whole.ToString());
-        Assert.Equal(before, kit.Dump("student"));
     }
 
     [Fact]

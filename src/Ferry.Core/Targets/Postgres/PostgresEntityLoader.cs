@@ -79,8 +79,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     /// table holds Ferry's types, and each value is cast to the target column's type, so a user's
     /// table with integer, varchar or text-for-uuid columns takes the rows as PostgreSQL would.
     /// </summary>
-    /// <param name="imagesAsRows">The table's images table (<see cref="PostgresLedgerSchema.UndoImages"/>) has the mapped columns, with their types.</param>
-    private void BuildStatements(IReadOnlyDictionary<string, string> types, bool imagesAsRows)
+    private void BuildStatements(IReadOnlyDictionary<string, string> types)
     {
         if (plan.Spec.Mode == LoadMode.Scd2)
         {
@@ -119,46 +118,25 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             captureSql = recaptureSql = "";
             return;
         }
-        // Before the upsert: the keys of the rows about to change go to the undo log (one array a wave, in
-        // the byte order of their texts, which sorts without the database's collation) and their images
-        // to the table's images table, as rows of the table's own columns; the batch records that listed
-        // their versions become stale, and the versions of the rows found equal are returned, for this
-        // batch's record. Where the images table cannot take the table's columns (a column's type
-        // changed since it was made), each image goes into the undo entry as the row's own text, which
-        // took the server 44–49 ms a 5,000-row wave against 21–36 ms as rows.
-        var compare = $"({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => From("s", c)))})";
-        var join = $"{table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}";
-        var stale = """
-            stale AS (
-                UPDATE ferry.batches SET stale = true
-                WHERE NOT stale AND version_set && (SELECT array_agg(DISTINCT version) FROM matched WHERE changed)
-            )
-            """;
-        var images = $"ferry.{Quote(PostgresLedgerSchema.UndoImages(target.Schema, plan.Spec.Table))}";
-        string Capture(string again) => imagesAsRows ? $"""
+        // Before the upsert: the images of the rows about to change go to the undo log (one array a
+        // wave, in the byte order of their keys' texts, which sorts without the database's collation,
+        // each image the row's own text, which takes the server a third of the time jsonb does), the batch
+        // records that listed its version become stale, and the versions of the rows found equal are
+        // returned, for this batch's record.
+        string Capture(string again) => $"""
             WITH matched AS (
-                SELECT {KeyText("t", keys)} AS k, t.xmin::text::bigint AS version, {compare} AS changed,
-                       {string.Join(", ", columns.Select((c, i) => $"t.{Quote(c.Target)} AS ferry_c{i}"))}
-                FROM {join}
-            ), undo AS (
-                INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, tenant)
-                SELECT @run, @entity, @batch, 'u', array_agg(k ORDER BY k COLLATE "C"), @tenant
-                FROM matched m WHERE changed{again} HAVING count(*) > 0
-            ), images AS (
-                INSERT INTO {images} (_ferry_run, _ferry_batch, _ferry_key, {string.Join(", ", columns.Select(c => Quote(c.Target)))})
-                SELECT @run, @batch, k, {string.Join(", ", columns.Select((_, i) => $"ferry_c{i}"))}
-                FROM matched m WHERE changed{again}
-            ), {stale}
-            SELECT k, version FROM matched WHERE NOT changed
-            """ : $"""
-            WITH matched AS (
-                SELECT {KeyText("t", keys)} AS k, t.xmin::text::bigint AS version, {compare} AS changed, t AS image
-                FROM {join}
+                SELECT {KeyText("t", keys)} AS k, t.xmin::text::bigint AS version,
+                       ({string.Join(", ", others.Select(c => "t." + Quote(c.Target)))}) IS DISTINCT FROM ({string.Join(", ", others.Select(c => From("s", c)))}) AS changed,
+                       t AS image
+                FROM {table} t JOIN {work} s ON {string.Join(" AND ", keys.Select(c => $"t.{Quote(c.Target)} = {From("s", c)}"))}
             ), undo AS (
                 INSERT INTO ferry.undo (run_id, entity, batch_no, action, keys, images, tenant)
                 SELECT @run, @entity, @batch, 'u', array_agg(k ORDER BY k COLLATE "C"), array_agg(image::text ORDER BY k COLLATE "C"), @tenant
                 FROM matched m WHERE changed{again} HAVING count(*) > 0
-            ), {stale}
+            ), stale AS (
+                UPDATE ferry.batches SET stale = true
+                WHERE NOT stale AND version_set && (SELECT array_agg(DISTINCT version) FROM matched WHERE changed)
+            )
             SELECT k, version FROM matched WHERE NOT changed
             """;
         captureSql = Capture("");
@@ -171,32 +149,6 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             """.TrimEnd());
     }
 
-    /// <summary>
-    /// Makes the table's images table (<see cref="PostgresLedgerSchema.UndoImages"/>) hold the mapped
-    /// columns, for an upsert that updates rows: whether it holds each with the table's own type.
-    /// </summary>
-    private async Task<bool> PrepareImagesAsync(IReadOnlyDictionary<string, string> types, CancellationToken cancellationToken)
-    {
-        if (plan.Spec.Mode != LoadMode.Upsert || keys.Count == 0 || columns.All(keys.Contains))
-            return false;
-        var name = PostgresLedgerSchema.UndoImages(target.Schema, plan.Spec.Table);
-        var images = $"ferry.{Quote(name)}";
-        await ExecuteAsync($"""
-            {(dryRun ? "" : "BEGIN;")}
-            SELECT pg_advisory_xact_lock({PostgresLedgerSchema.DdlLock});
-            CREATE TABLE IF NOT EXISTS {images} ({PostgresLedgerSchema.UndoImagesColumns});
-            ALTER TABLE {images} {string.Join(", ", columns.Select(c => $"ADD COLUMN IF NOT EXISTS {Quote(c.Target)} {types[c.Target]}"))};
-            CREATE INDEX IF NOT EXISTS {Quote(name + "_run")} ON {images} USING brin (_ferry_run, _ferry_batch);
-            {(dryRun ? "" : "COMMIT;")}
-            """, cancellationToken).ConfigureAwait(false);
-        // A column whose type changed in the table since the images table got it keeps the old type there.
-        var same = await ScalarAsync<long>($"""
-            SELECT count(*) FROM pg_attribute i JOIN pg_attribute t ON t.attrelid = @table::regclass AND t.attname = i.attname AND t.atttypid = i.atttypid
-            WHERE i.attrelid = '{images}'::regclass AND i.attnum > 0 AND NOT i.attisdropped AND NOT t.attisdropped AND i.attname = ANY(@names)
-            """, cancellationToken, ("table", table), ("names", columns.Select(c => c.Target).ToArray())).ConfigureAwait(false);
-        return same == columns.Count;
-    }
-
     public static async Task<PostgresEntityLoader> CreateAsync(PostgresTarget target, long runId, EntityPlan plan, bool dryRun, CancellationToken cancellationToken)
     {
         var loader = new PostgresEntityLoader(target, runId, plan, dryRun);
@@ -207,7 +159,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     private async Task PrepareAsync(CancellationToken cancellationToken)
     {
         var types = await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
-        BuildStatements(types, await PrepareImagesAsync(types, cancellationToken).ConfigureAwait(false));
+        BuildStatements(types);
         var workColumns = string.Join(", ", columns.Select(c => $"{Quote(c.Target)} {ColumnType(c.Type)}"));
         await ExecuteAsync($"""
             {(dryRun ? "" : "BEGIN;")}

@@ -309,19 +309,6 @@ internal static class PostgresLedgerSchema
 
     public static string StagingRows(string entity) => StagingTable(entity) + "_rows";
 
-    /// <summary>
-    /// A target table's before-images of the rows upserts updated: the run, batch and business key of
-    /// each, and the row's mapped columns with the table's types (added as mappings name them). A
-    /// batch's undo entry ('u', in <c>ferry.undo</c>) lists the keys; an entry with neither
-    /// <c>images</c> nor <c>before</c> has its images here. One table of images for each target table
-    /// (its name, cut to 40 characters, and a hash of its schema and name), so that every entity
-    /// writing into it finds the same columns with the same types.
-    /// </summary>
-    public static string UndoImages(string schema, string table) =>
-        $"images_{(table.Length > 40 ? table[..40] : table)}_{System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(schema + "." + table)):x8}";
-
-    public const string UndoImagesColumns = "_ferry_run bigint NOT NULL, _ferry_batch integer NOT NULL, _ferry_key text NOT NULL";
-
     /// <summary>A row's stage id: run, batch and 1-based position in the batch, in 23, 20 and 20 bits.</summary>
     public static string StageId(string run, string batch, string ordinal) => $"(({run}) << 40) + (({batch})::bigint << 20) + ({ordinal})";
 }

@@ -121,19 +121,13 @@ internal static class PostgresPartialRollback
                     WHERE b.run_id = @run AND b.entity = @name AND b.batch_no = k.batch_no AND k.legacy_keys IS NULL;
                     """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
             // The earliest image within the undone batches is the row as it was before them.
-            var restored = await PostgresRollback.RestoreAsync(connection, manifest.Target.Schema, spec.Table, spec.Columns, keys,
+            var restored = await PostgresRollback.RestoreAsync(connection, table, spec.Columns, keys,
                 "ferry.undo u JOIN ferry_rollback s ON s.entity = u.entity AND s.batch_no = u.batch_no", "u.run_id = @run AND u.entity = @entity",
                 runId, spec.Name, cancellationToken).ConfigureAwait(false);
             await ExecuteAsync(connection, $"""
                 DELETE FROM ferry.{Quote(PostgresLedgerSchema.StagingRows(spec.Name))} r USING ferry_rollback s
                 WHERE r.run_id = @run AND s.entity = @name AND r.batch_no = s.batch_no
                 """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
-            // The undone batches' images go with their undo entries: a resumed run writes those batches again.
-            if (await PostgresRollback.ImagesTableAsync(connection, manifest.Target.Schema, spec.Table, cancellationToken).ConfigureAwait(false) is { } images)
-                await ExecuteAsync(connection, $"""
-                    DELETE FROM {images} x USING ferry_rollback s
-                    WHERE x._ferry_run = @run AND s.entity = @name AND x._ferry_batch = s.batch_no
-                    """, runId, scope, cancellationToken, ("name", spec.Name)).ConfigureAwait(false);
             results.Add(new RollbackEntity(spec.Name, deleted, restored, false));
         }
         // The ledger forgets the batches: a resumed run loads them again, after the batch before them.

@@ -132,7 +132,7 @@ public static class PostgresRollback
                 WHERE {KeyFromText("t", keys, "u.business_key")}
                 """, runId, entity, cancellationToken).ConfigureAwait(false);
             // The earliest image of each row is the one from before the run; a row the run inserted is gone already.
-            var restored = await RestoreAsync(connection, manifest.Target.Schema, spec.Table, columns, keys,
+            var restored = await RestoreAsync(connection, table, columns, keys,
                 "ferry.undo u", "u.run_id = @run AND u.entity = @entity", runId, entity, cancellationToken).ConfigureAwait(false);
             results.Add(new RollbackEntity(entity, deleted, restored, false));
         }
@@ -156,20 +156,9 @@ public static class PostgresRollback
     /// before them. An image is the row's text in the table's row type (ledgers made before that
     /// keep jsonb ones), so a table whose columns changed since the run cannot take it back.
     /// </summary>
-    internal static async Task<long> RestoreAsync(NpgsqlConnection connection, string schema, string tableName, IReadOnlyList<ColumnSpec> columns, IReadOnlyList<ColumnSpec> keys,
+    internal static async Task<long> RestoreAsync(NpgsqlConnection connection, string table, IReadOnlyList<ColumnSpec> columns, IReadOnlyList<ColumnSpec> keys,
         string from, string where, long runId, string entity, CancellationToken cancellationToken)
     {
-        var table = $"{Quote(schema)}.{Quote(tableName)}";
-        // Images kept as rows of the table's images table (the entries with neither images nor before) come
-        // as jsonb, which fills the table's row type by column name.
-        var rows = await ImagesTableAsync(connection, schema, tableName, cancellationToken).ConfigureAwait(false) is { } imagesTable
-            ? $"""
-                UNION ALL
-                SELECT u.batch_no, x._ferry_key, NULL, to_jsonb(x)
-                FROM {from} JOIN {imagesTable} x ON x._ferry_run = u.run_id AND x._ferry_batch = u.batch_no
-                WHERE {where} AND u.action = 'u' AND u.images IS NULL AND u.before IS NULL
-              """
-            : "";
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
             UPDATE {table} t SET ({string.Join(", ", columns.Select(c => Quote(c.Target)))}) =
@@ -177,14 +166,11 @@ public static class PostgresRollback
             FROM (SELECT DISTINCT ON (business_key) business_key, literal, before
                   FROM (SELECT u.batch_no, coalesce(u.keys[e.n], u.business_key) AS business_key, e.literal, coalesce(e.image, u.before) AS before
                         FROM {from}
-                        JOIN LATERAL (SELECT i.literal, NULL::jsonb AS image, i.n FROM unnest(u.images) WITH ORDINALITY i(literal, n)
-                                      UNION ALL
-                                      SELECT NULL, j.image, j.n
-                                      FROM jsonb_array_elements(CASE WHEN u.images IS NULL AND u.keys IS NOT NULL THEN u.before END) WITH ORDINALITY j(image, n)
-                                      UNION ALL
-                                      SELECT NULL, NULL, NULL WHERE u.keys IS NULL) e ON true
-                        WHERE {where} AND u.action = 'u'
-                        {rows}) images
+                        LEFT JOIN LATERAL (SELECT i.literal, NULL::jsonb AS image, i.n FROM unnest(u.images) WITH ORDINALITY i(literal, n)
+                                           UNION ALL
+                                           SELECT NULL, j.image, j.n
+                                           FROM jsonb_array_elements(CASE WHEN u.images IS NULL AND u.keys IS NOT NULL THEN u.before END) WITH ORDINALITY j(image, n)) e ON true
+                        WHERE {where} AND u.action = 'u') images
                   ORDER BY business_key, batch_no) u,
                  LATERAL (SELECT CASE WHEN u.literal IS NOT NULL THEN u.literal::{table} ELSE jsonb_populate_record(NULL::{table}, u.before) END AS image) r
             WHERE {KeyFromText("t", keys, "u.business_key")};
@@ -196,20 +182,10 @@ public static class PostgresRollback
             return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.InvalidDatetimeFormat
-                                              or PostgresErrorCodes.DatatypeMismatch or PostgresErrorCodes.NumericValueOutOfRange or PostgresErrorCodes.UndefinedColumn)
+                                              or PostgresErrorCodes.DatatypeMismatch or PostgresErrorCodes.NumericValueOutOfRange)
         {
             throw new TargetException($"run {runId} cannot be rolled back: the before-images of {table} no longer fit the table, whose columns changed since the run ({e.MessageText})");
         }
-    }
-
-    /// <summary>The target table's images table (<see cref="PostgresLedgerSchema.UndoImages"/>), where there is one.</summary>
-    internal static async Task<string?> ImagesTableAsync(NpgsqlConnection connection, string schema, string table, CancellationToken cancellationToken)
-    {
-        var images = $"ferry.{Quote(PostgresLedgerSchema.UndoImages(schema, table))}";
-        await using var exists = connection.CreateCommand();
-        exists.CommandText = "SELECT to_regclass(@images) IS NOT NULL";
-        exists.Parameters.AddWithValue("images", images);
-        return await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true ? images : null;
     }
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, string sql, long runId, MigrationManifest manifest, CancellationToken cancellationToken, string? entity = null)
