@@ -42,6 +42,11 @@ public class TenantRollbackResumeTests
         var resumed = await kit.Ferry("run", "ferry.yaml", "--resume");
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         Assert.Equal(after, kit.Dump("student"));
+
+        // The whole run, the resumed tenant and all, rolls back to what the first run left.
+        var whole = await kit.Ferry("rollback", run.ToString(System.Globalization.CultureInfo.InvariantCulture), "ferry.yaml");
+        Assert.True(whole.ExitCode == 0, whole.ToString());
+        Assert.Equal(before, kit.Dump("student"));
     }
 
     [Fact]
