@@ -192,12 +192,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
         RowProblem? problem = null;
         for (var i = 0; i < values.Length; i++)
         {
-            // An integer the column renders as it is becomes its text without a boxed value in between.
-            if (texts[i].Rule is null && r.TryGetInt64(i, out var integer))
-            {
-                values[i] = DbValueText.Integer(integer);
-                continue;
-            }
+            // An integer or a text the column renders as it is becomes its text without a boxed value in between.
             if (texts[i].Rule is null && r.TryGetText(i, repeated, out var text))
             {
                 values[i] = text;

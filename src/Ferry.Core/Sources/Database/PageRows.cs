@@ -14,16 +14,10 @@ public interface IPageRows : IAsyncDisposable
     /// <summary>A value as <see cref="ISqlDialect.GetValue"/> reads it.</summary>
     object GetValue(int ordinal);
 
-    /// <summary>The value as a 64-bit integer, unboxed, where the driver gives it as one; false otherwise (read it with <see cref="GetValue"/>).</summary>
-    bool TryGetInt64(int ordinal, out long value)
-    {
-        value = 0;
-        return false;
-    }
-
     /// <summary>
-    /// The value as text, where the driver holds it as text, through <paramref name="texts"/> (a value
-    /// the column repeats is one string); false otherwise (read it with <see cref="GetValue"/>).
+    /// The value's text under no rule, where the driver gives it without a boxed value in between: an
+    /// integer's (<see cref="DbValueText.Integer"/>), or a text's through <paramref name="texts"/> (a
+    /// value the column repeats is one string); false otherwise (read it with <see cref="GetValue"/>).
     /// </summary>
     bool TryGetText(int ordinal, RepeatedTexts texts, out string value)
     {

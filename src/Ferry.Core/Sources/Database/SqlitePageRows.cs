@@ -77,19 +77,18 @@ public sealed class SqlitePageRows : IPageRows
 
     public object GetKey(int ordinal) => GetValue(ordinal);
 
-    public bool TryGetInt64(int ordinal, out long value)
-    {
-        var integer = raw.sqlite3_column_type(statement, ordinal) == raw.SQLITE_INTEGER;
-        value = integer ? raw.sqlite3_column_int64(statement, ordinal) : 0;
-        return integer;
-    }
-
     public bool TryGetText(int ordinal, RepeatedTexts texts, out string value)
     {
-        if (raw.sqlite3_column_type(statement, ordinal) != raw.SQLITE_TEXT)
+        switch (raw.sqlite3_column_type(statement, ordinal))
         {
-            value = "";
-            return false;
+            case raw.SQLITE_INTEGER:
+                value = DbValueText.Integer(raw.sqlite3_column_int64(statement, ordinal));
+                return true;
+            case raw.SQLITE_TEXT:
+                break;
+            default:
+                value = "";
+                return false;
         }
         // A text's bytes, as SQLite keeps them (UTF-8); a short one is decoded on the stack and looked up.
         var bytes = raw.sqlite3_column_blob(statement, ordinal);
