@@ -11,9 +11,10 @@ namespace Ferry.Sources;
 /// <see cref="CsvSourceReader.DeferValues"/>). The first row asked for reads the block's bytes
 /// again and parses them with the file's own settings, on the thread that asks, which is not the
 /// reading one. Each record must hash as it did when it was scanned: a file changed during the run
-/// stops it rather than load values that were never compared.
+/// stops it rather than load values that were never compared. The blocks of one file share
+/// <paramref name="texts"/> for the values their columns repeat (held while a record's values are made).
 /// </summary>
-internal sealed class CsvRecordBlock(string path, string origin, CsvDataReaderOptions options, int columns, long start, long firstLine)
+internal sealed class CsvRecordBlock(string path, string origin, CsvDataReaderOptions options, int columns, long start, long firstLine, RepeatedTexts texts)
 {
     /// <summary>Bytes a block spans at most (a record longer than this has a block of its own).</summary>
     public const int Capacity = 1 << 18;
@@ -75,8 +76,11 @@ internal sealed class CsvRecordBlock(string path, string origin, CsvDataReaderOp
             if (!reader.Read() || reader.RowFieldCount != columns || HashOf(reader.GetRawRecordSpan(), ref utf8) != hashes[i])
                 throw Changed(firstLine + i);
             var values = new string?[columns];
-            for (var c = 0; c < columns; c++)
-                values[c] = reader.GetString(c);
+            lock (texts)
+            {
+                for (var c = 0; c < columns; c++)
+                    values[c] = texts.Get(c, reader.GetFieldSpan(c));
+            }
             rows[i] = values;
         }
         return rows;

@@ -24,6 +24,7 @@ public sealed class CsvSourceReader : ISourceReader
     private byte[] utf8 = new byte[1 << 10];
     private long nextLine;
     private readonly RepeatedTexts texts;
+    private RepeatedTexts? blockTexts; // the record blocks', which the thread asking for their values uses, not this one
 
     /// <summary>The most a record may hold (a long quoted field grows the buffer up to this).</summary>
     private const int MaxRecordSize = 1 << 24;
@@ -174,7 +175,7 @@ public sealed class CsvSourceReader : ISourceReader
                     var lineBreak = (int)(scan.Position - offset - bytes.Length);
                     if (block is null || !block.TryAdd(offset, bytes.Length, lineBreak, hash, out var index))
                     {
-                        block = new CsvRecordBlock(path, Origin, blockOptions, columns.Length, offset, nextLine);
+                        block = new CsvRecordBlock(path, Origin, blockOptions, columns.Length, offset, nextLine, blockTexts ??= new(columns.Length));
                         block.TryAdd(offset, bytes.Length, lineBreak, hash, out index);
                     }
                     return (new SourceRow(nextLine++, block, index, hash), true);
