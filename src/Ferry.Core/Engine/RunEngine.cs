@@ -275,7 +275,7 @@ public static class RunEngine
                     }
                 }
                 var number = batch.Number;
-                if (counts is null && batch.Rows.FirstOrDefault(r => r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
+                if (counts is null && batch.Rows.FirstOrDefault(r => r.HasIssues && r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
                 {
                     var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
                     var unwritten = plan.Spec.Mode == LoadMode.Replace
@@ -400,23 +400,37 @@ public static class RunEngine
             row.Issues.Add(new Contracts.ValidationIssue(Severity.Error, problem.Rule, problem.Column, problem.Message));
             return row;
         }
-        plan.Validator.Validate(record.Values, record.Line, row.Issues);
-        if (row.Issues.Exists(i => i.RejectsRow))
+        // The issues are gathered in this thread's list and given to the row only if there are any.
+        var issues = scratchIssues ??= [];
+        issues.Clear();
+        try
         {
-            // An orphan is listed with the rules the row broke.
-            plan.Mapper.CheckLookups(record.Values, row.Issues, keyMap);
+            plan.Validator.Validate(record.Values, record.Line, issues);
+            if (issues.Exists(i => i.RejectsRow))
+            {
+                // An orphan is listed with the rules the row broke.
+                plan.Mapper.CheckLookups(record.Values, issues, keyMap);
+                return row;
+            }
+            var values = new object?[plan.Mapper.Columns.Count];
+            var key = plan.Mapper.Map(record.Values, values, issues, keyMap, out var legacy);
+            if (key is not null && !issues.Exists(i => i.RejectsRow))
+            {
+                row.Key = key;
+                row.Legacy = legacy;
+                row.Values = values;
+                row.Hash = hasher.Hash(values);
+                plan.Validator.Accept(record.Values, record.Line);
+            }
             return row;
         }
-        var values = new object?[plan.Mapper.Columns.Count];
-        var key = plan.Mapper.Map(record.Values, values, row.Issues, keyMap, out var legacy);
-        if (key is not null && !row.Issues.Exists(i => i.RejectsRow))
+        finally
         {
-            row.Key = key;
-            row.Legacy = legacy;
-            row.Values = values;
-            row.Hash = hasher.Hash(values);
-            plan.Validator.Accept(record.Values, record.Line);
+            if (issues.Count > 0)
+                row.Issues.AddRange(issues);
         }
-        return row;
     }
+
+    [ThreadStatic]
+    private static List<Contracts.ValidationIssue>? scratchIssues;
 }

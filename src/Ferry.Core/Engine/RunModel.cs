@@ -22,7 +22,7 @@ public sealed class EntityCounts
     /// <summary>Counts what the target did with a row of a loaded batch.</summary>
     public void Tally(BatchRow row)
     {
-        if (row.Issues.Exists(x => !x.RejectsRow))
+        if (row.HasIssues && row.Issues.Exists(x => !x.RejectsRow))
             Warnings++;
         switch (row.Action)
         {
@@ -71,7 +71,13 @@ public sealed class BatchRow
 
     public long Line { get; }
     public string?[] Raw => raw ??= record!.Values;
-    public List<ValidationIssue> Issues { get; } = [];
+    private List<ValidationIssue>? issues;
+
+    /// <summary>What validation, mapping or the target said of the row; the list is made with its first issue, as most rows have none.</summary>
+    public List<ValidationIssue> Issues => issues ??= [];
+
+    /// <summary>Whether the row has an issue, without making the list.</summary>
+    public bool HasIssues => issues is { Count: > 0 };
     public object?[]? Values { get; set; }
     public string? Key { get; set; }
     /// <summary>The row's legacy key and UUID, for the key map, when its entity has a <c>legacy_key</c>; null for a rejected row.</summary>

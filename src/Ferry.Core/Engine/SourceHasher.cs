@@ -138,7 +138,7 @@ public sealed class SourceHasher
     public static void ClearIssues(byte[] digest, IReadOnlyList<BatchRow> rows)
     {
         for (var i = 0; i < rows.Count; i++)
-            if (rows[i].Issues.Count > 0)
+            if (rows[i].HasIssues)
                 BinaryPrimitives.WriteInt64LittleEndian(digest.AsSpan(i * 8), 0);
     }
 }

@@ -42,13 +42,14 @@ public sealed class KeyMapScope
     /// The UUID of a parent's legacy key, as <see cref="Mapping.DeterministicUuid.ForLegacyKey"/> makes it.
     /// A lookup column often names few parents (a school per thousand students) or the same one row after
     /// row (a student's enrollments), and a UUID is a SHA-1 through the crypto library, about half a
-    /// microsecond: the last 65,536 a lookup made are kept. A scope serves one entity's rows in order,
-    /// never two threads at once.
+    /// microsecond: the last 65,536 a lookup made are kept, boxed, so that the rows naming one parent
+    /// share its box rather than each making one. A scope serves one entity's rows in order, never two
+    /// threads at once.
     /// </summary>
-    public Guid ParentUuid(string entity, string legacyKey)
+    public object ParentUuid(string entity, string legacyKey)
     {
         if (!uuids.TryGetValue(entity, out var known))
-            uuids[entity] = known = new Dictionary<string, Guid>(StringComparer.Ordinal);
+            uuids[entity] = known = new Dictionary<string, object>(StringComparer.Ordinal);
         if (known.TryGetValue(legacyKey, out var uuid))
             return uuid;
         if (known.Count == UuidsKept)
@@ -59,7 +60,7 @@ public sealed class KeyMapScope
     }
 
     private const int UuidsKept = 1 << 16;
-    private readonly Dictionary<string, Dictionary<string, Guid>> uuids = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, object>> uuids = new(StringComparer.Ordinal);
 
     /// <summary>The rejection of a row whose parent is not in the key map.</summary>
     public string Orphan(string entity, string legacyKey) =>

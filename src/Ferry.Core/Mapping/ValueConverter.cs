@@ -32,22 +32,22 @@ public static class ValueConverter
                 value = text;
                 return true;
             case ValueType.Int when long.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, inv, out var l):
-                value = l;
+                value = ValueBoxes.Box(l);
                 return true;
             case ValueType.Decimal when decimal.TryParse(text, DecimalStyle, inv, out var m):
-                value = m;
+                value = ValueBoxes.Box(m);
                 return true;
             case ValueType.Real when double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d):
                 value = d;
                 return true;
             case ValueType.Bool when ParseBool(text) is { } b:
-                value = b;
+                value = ValueBoxes.Box(b);
                 return true;
             case ValueType.Date when (format is null or "yyyy-MM-dd") && TryParseIsoDate(text.AsSpan().Trim(), out var date)
                 || (format is null
                     ? DateOnly.TryParseExact(text.Trim(), DateFormats, inv, DateTimeStyles.None, out date)
                     : DateOnly.TryParseExact(text.Trim(), format, inv, DateTimeStyles.None, out date)):
-                value = date;
+                value = ValueBoxes.Box(date);
                 return true;
             case ValueType.DateTime when format is null
                 ? DateTime.TryParseExact(text.Trim(), DateTimeFormats, inv, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var dt)

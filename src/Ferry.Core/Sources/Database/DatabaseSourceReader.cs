@@ -18,6 +18,8 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
     private readonly string[] columns;
     private readonly ColumnText[] texts;
     private readonly RepeatedTexts repeated;
+    private readonly bool[] plain; // a column whose text is rendered as it is (no rule)
+    private readonly bool[] got; // a row's columns whose text GetTexts gave
     private readonly int[] keyOrdinals;
     private readonly int pageSize;
     private IPageRows? page;
@@ -37,6 +39,8 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
         this.columns = columns;
         this.texts = texts;
         repeated = new RepeatedTexts(columns.Length);
+        plain = Array.ConvertAll(texts, t => t.Rule is null);
+        got = new bool[columns.Length];
         this.keyOrdinals = keyOrdinals;
         this.pageSize = pageSize;
     }
@@ -190,14 +194,12 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
         line++;
         var values = new string?[columns.Length];
         RowProblem? problem = null;
+        // An integer or a text the column renders as it is becomes its text without a boxed value in between.
+        r.GetTexts(plain, repeated, values, got);
         for (var i = 0; i < values.Length; i++)
         {
-            // An integer or a text the column renders as it is becomes its text without a boxed value in between.
-            if (texts[i].Rule is null && r.TryGetText(i, repeated, out var text))
-            {
-                values[i] = text;
+            if (got[i])
                 continue;
-            }
             object? value;
             try
             {

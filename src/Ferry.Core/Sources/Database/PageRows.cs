@@ -24,6 +24,17 @@ public interface IPageRows : IAsyncDisposable
         value = "";
         return false;
     }
+
+    /// <summary>
+    /// <see cref="TryGetText"/> for each column <c>i</c> that <paramref name="plain"/> names: its
+    /// text goes to <c>values[i]</c> and <c>got[i]</c> says whether there was one. One call a row,
+    /// so that a driver can do once what every value would otherwise do again.
+    /// </summary>
+    void GetTexts(ReadOnlySpan<bool> plain, RepeatedTexts texts, string?[] values, Span<bool> got)
+    {
+        for (var i = 0; i < values.Length; i++)
+            got[i] = plain[i] && TryGetText(i, texts, out values[i]!);
+    }
 }
 
 /// <summary>A page read through ADO.NET: a command and its data reader.</summary>

@@ -46,9 +46,12 @@ public sealed class SqliteDialect : ISqlDialect
 
     public object GetValue(DbDataReader reader, int ordinal) => reader.GetValue(ordinal);
 
-    /// <summary>Through SQLite's own statement API (<see cref="SqlitePageRows"/>); a key of a type it does not bind (a cursor the caller gave) through the driver.</summary>
+    /// <summary>
+    /// Through SQLite's own statement API (<see cref="SqlitePageRows"/>); a key of a type it does not bind
+    /// (a cursor the caller gave), or a process whose SQLite is not the bundle's e_sqlite3, through the driver.
+    /// </summary>
     public Task<IPageRows> OpenPageAsync(DbConnection connection, string sql, object[]? lastKey, CancellationToken cancellationToken) =>
-        connection is SqliteConnection sqlite && (lastKey is null || lastKey.All(SqlitePageRows.Binds))
+        connection is SqliteConnection sqlite && SqlitePageRows.Usable && (lastKey is null || lastKey.All(SqlitePageRows.Binds))
             ? Task.FromResult(SqlitePageRows.Open(this, sqlite, sql, lastKey))
             : DbPageRows.OpenAsync(this, connection, sql, lastKey, cancellationToken);
 }

@@ -343,14 +343,14 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
                 if (!outer)
                     SetLocal("synchronous_commit = off");
                 // Without rows of its own to stage, the record commits in the same round trip.
-                var stage = batch.Rows.Any(r => r.Issues.Count > 0);
+                var stage = batch.Rows.Any(r => r.HasIssues);
                 await ExecuteAsync($"""
                     {LandingSql}
                     {(stage ? "" : CommitSql("ferry_land"))}
                     """, cancellationToken, LandingParameters(batch, batchArrays)).ConfigureAwait(false);
                 if (stage)
                 {
-                    await StageRowsAsync(batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
+                    await StageRowsAsync(batch, r => r.HasIssues, _ => "pending", cancellationToken).ConfigureAwait(false);
                     await CommitAsync("ferry_land", cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -917,7 +917,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
         var settle = "";
         if (!landed)
         {
-            await StageRowsAsync(batch, r => r.Issues.Count > 0, r => r.Rejected ? "error" : "imported", cancellationToken).ConfigureAwait(false);
+            await StageRowsAsync(batch, r => r.HasIssues, r => r.Rejected ? "error" : "imported", cancellationToken).ConfigureAwait(false);
         }
         else
         {

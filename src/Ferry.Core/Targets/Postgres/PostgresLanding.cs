@@ -30,7 +30,7 @@ internal sealed class PostgresLanding(MigrationManifest manifest, long runId, En
     {
         // A batch with a fatal issue stops the run unwritten when the loader takes it: neither it nor
         // any batch after it lands.
-        fatal = fatal || batch.Rows.Any(r => r.Issues.Exists(i => i.Severity == Severity.Fatal));
+        fatal = fatal || batch.Rows.Any(r => r.HasIssues && r.Issues.Exists(i => i.Severity == Severity.Fatal));
         var loaderLands = first || fatal || batch.SourceUnchanged || !batch.Rows.Any(r => r.ToWrite);
         first = false;
         if (loaderLands)
@@ -44,7 +44,7 @@ internal sealed class PostgresLanding(MigrationManifest manifest, long runId, En
             await setting.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         // Rows with issues get records of their own, in the landing's transaction.
-        var stage = batch.Rows.Any(r => r.Issues.Count > 0);
+        var stage = batch.Rows.Any(r => r.HasIssues);
         await using (var command = new NpgsqlCommand((stage ? "BEGIN;" : "") + PostgresEntityLoader.LandingSql, connection))
         {
             PostgresEntityLoader.AddRunParameters(command, runId, plan);
@@ -55,7 +55,7 @@ internal sealed class PostgresLanding(MigrationManifest manifest, long runId, En
         if (stage)
         {
             // A failure leaves the transaction open: the run stops, and the connection goes with it.
-            await PostgresEntityLoader.StageRowsAsync(connection, rowsTable, runId, json, batch, r => r.Issues.Count > 0, _ => "pending", cancellationToken).ConfigureAwait(false);
+            await PostgresEntityLoader.StageRowsAsync(connection, rowsTable, runId, json, batch, r => r.HasIssues, _ => "pending", cancellationToken).ConfigureAwait(false);
             await using var commit = new NpgsqlCommand("COMMIT", connection);
             await commit.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -308,7 +308,7 @@ internal sealed partial class SqliteEntityLoader : IEntityLoader
             for (var i = 0; i < batch.Rows.Count; i++)
             {
                 var row = batch.Rows[i];
-                recorded[i] = row.Rejected || row.Issues.Count > 0;
+                recorded[i] = row.Rejected || row.HasIssues;
                 if (recorded[i])
                 {
                     Record(batch, row, i, "pending");
