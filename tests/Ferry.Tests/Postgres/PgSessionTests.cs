@@ -46,4 +46,39 @@ public class PgSessionTests
         Assert.Equal("off", await Show(withOptions, "jit"));
         Assert.Equal("7MB", await Show(withOptions, "work_mem"));
     }
+
+    private static async Task<long> PreparedAfterThreeRuns(NpgsqlConnection connection)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            await using var repeated = connection.CreateCommand();
+            repeated.CommandText = "SELECT count(*) FROM pg_class WHERE relname = @name";
+            repeated.Parameters.AddWithValue("name", "ferry-" + i);
+            await repeated.ExecuteScalarAsync();
+        }
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%relname = $1%'";
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task A_statement_sent_again_is_kept_prepared_unless_the_connection_string_says_otherwise()
+    {
+        // A run sends the same statements for every batch: the server parses and plans them once.
+        await using (var loading = await PostgresTarget.OpenAsync(Manifest(Pg.ConnectionString), CancellationToken.None))
+            Assert.Equal(1, await PreparedAfterThreeRuns(loading));
+
+        // Behind a pooler that cannot keep prepared statements, the user turns it off.
+        var off = Pg.Builder();
+        off.MaxAutoPrepare = 0;
+        Assert.Contains("Max Auto Prepare=0", off.ConnectionString, StringComparison.OrdinalIgnoreCase);
+        await using (var unprepared = await PostgresTarget.OpenAsync(Manifest(off.ConnectionString), CancellationToken.None))
+            Assert.Equal(0, await PreparedAfterThreeRuns(unprepared));
+        await using (var spelledOff = await PostgresTarget.OpenAsync(Manifest(Pg.ConnectionString + ";maxautoprepare=0"), CancellationToken.None))
+            Assert.Equal(0, await PreparedAfterThreeRuns(spelledOff));
+
+        // A user's own threshold is kept: a statement sent three times, to be prepared at the fifth, is not yet.
+        await using (var later = await PostgresTarget.OpenAsync(Manifest(Pg.ConnectionString + ";Auto Prepare Min Usages=5"), CancellationToken.None))
+            Assert.Equal(0, await PreparedAfterThreeRuns(later));
+    }
 }
