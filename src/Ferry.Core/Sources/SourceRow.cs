@@ -11,13 +11,15 @@ public sealed class SourceRow
     private string?[]? values;
     private CsvRecordBlock? block; // knows where the record lies in its file until its values are asked for
     private readonly int index;
+    private readonly IReadOnlyList<object>? key;
 
-    public SourceRow(long line, string?[] values, RowProblem? problem = null, KeyCursor? cursor = null, long? textHash = null)
+    /// <param name="key">A database row's key values, for its <see cref="Cursor"/>.</param>
+    public SourceRow(long line, string?[] values, RowProblem? problem = null, IReadOnlyList<object>? key = null, long? textHash = null)
     {
         Line = line;
         this.values = values;
         Problem = problem;
-        Cursor = cursor;
+        this.key = key;
         TextHash = textHash;
     }
 
@@ -48,7 +50,8 @@ public sealed class SourceRow
     public RowProblem? Problem { get; }
 
     /// <summary>Where a source read in key order stands after this row; null for files.</summary>
-    public KeyCursor? Cursor { get; }
+    /// <remarks>Made when asked for: a run resumes by line, so its rows seldom are.</remarks>
+    public KeyCursor? Cursor => key is null ? null : new KeyCursor(Line, key);
 
     /// <summary>
     /// A hash of the record's text as read (XXH3 of a file's line in UTF-8, without its line break),

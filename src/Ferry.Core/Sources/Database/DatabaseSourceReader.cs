@@ -216,7 +216,7 @@ public sealed class DatabaseSourceReader : ISourceReader, IKeysetSource
             values[i] = DbValueText.Render(value, texts[i], ref problem);
         }
         lastKey = key;
-        return new SourceRow(line, values, problem, new KeyCursor(line, key));
+        return new SourceRow(line, values, problem, key);
     }
 
     public async Task<bool> SeekAfterLineAsync(long line, CancellationToken cancellationToken)
