@@ -788,7 +788,13 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
     {
         if (rows.Count == 0)
             return;
-        await ExecuteAsync("SAVEPOINT ferry_wave", cancellationToken).ConfigureAwait(false);
+        // A wave's statements join the work table, refilled for every wave, with the target: each is
+        // planned for the rows it has this time rather than once for all, as the connection's prepared
+        // statements would be (PostgresTarget.AutoPrepared). A 200,000-row every-row-changed run took
+        // 7.1-7.7 s with plans made once against 5.9-6.2 s (three of each, alternated).
+        // (plan_cache_mode is PostgreSQL 12's.)
+        await ExecuteAsync(connection.PostgreSqlVersion >= new Version(12, 0) ? "SAVEPOINT ferry_wave; SET LOCAL plan_cache_mode = force_custom_plan" : "SAVEPOINT ferry_wave",
+            cancellationToken).ConfigureAwait(false);
         try
         {
             await WriteAsync(batch, rows, again, found, cancellationToken).ConfigureAwait(false);
