@@ -30,10 +30,14 @@ public interface IPageRows : IAsyncDisposable
     /// text goes to <c>values[i]</c> and <c>got[i]</c> says whether there was one. One call a row,
     /// so that a driver can do once what every value would otherwise do again.
     /// </summary>
-    void GetTexts(ReadOnlySpan<bool> plain, RepeatedTexts texts, string?[] values, Span<bool> got)
+    void GetTexts(ReadOnlySpan<bool> plain, RepeatedTexts texts, string?[] values, Span<bool> got) =>
+        GetTextsOneByOne(this, plain, texts, values, got);
+
+    /// <summary><see cref="GetTexts"/> as a <see cref="TryGetText"/> a column, for a driver's own <see cref="GetTexts"/> to wrap.</summary>
+    protected static void GetTextsOneByOne(IPageRows rows, ReadOnlySpan<bool> plain, RepeatedTexts texts, string?[] values, Span<bool> got)
     {
         for (var i = 0; i < values.Length; i++)
-            got[i] = plain[i] && TryGetText(i, texts, out values[i]!);
+            got[i] = plain[i] && rows.TryGetText(i, texts, out values[i]!);
     }
 }
 

@@ -98,8 +98,7 @@ public sealed unsafe class SqlitePageRows : IPageRows
     public void GetTexts(ReadOnlySpan<bool> plain, RepeatedTexts texts, string?[] values, Span<bool> got)
     {
         using var held = new Held(databaseHandle);
-        for (var i = 0; i < values.Length; i++)
-            got[i] = plain[i] && TryGetText(i, texts, out values[i]!);
+        IPageRows.GetTextsOneByOne(this, plain, texts, values, got);
     }
 
     public bool TryGetText(int ordinal, RepeatedTexts texts, out string value)
