@@ -25,7 +25,10 @@ public sealed class RowMapper
         this.keyColumns = keyColumns;
         this.legacyColumns = legacyColumns;
         Columns = steps.Select(s => s.Spec).ToArray();
+        uuidFromKey = steps.Any(s => s.Spec.UuidFromKey);
     }
+
+    private readonly bool uuidFromKey; // a column's value derives from the business key's text
 
     /// <summary>The target columns, in the order of the values <see cref="Map"/> fills.</summary>
     public IReadOnlyList<ColumnSpec> Columns { get; }
@@ -49,7 +52,17 @@ public sealed class RowMapper
         Map(source, target, issues, keyMap, out _);
 
     /// <param name="legacy">The row's legacy key and its key-map UUID, when the entity has a <c>legacy_key</c> and the row maps.</param>
-    public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap, out KeyMapEntry? legacy)
+    public string? Map(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap, out KeyMapEntry? legacy) =>
+        Map(source, target, issues, keyMap, out legacy, keyText: true);
+
+    /// <summary>
+    /// Fills <paramref name="target"/> as <see cref="Map(string?[], object?[], List{ValidationIssue}, KeyMapScope?)"/> does, with the
+    /// same issues, but makes the business key's text only when a <c>uuid: key</c> column needs it; false when the row cannot be mapped.
+    /// </summary>
+    public bool TryMapValues(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap) =>
+        Map(source, target, issues, keyMap, out _, keyText: uuidFromKey) is not null;
+
+    private string? Map(string?[] source, object?[] target, List<ValidationIssue> issues, KeyMapScope? keyMap, out KeyMapEntry? legacy, bool keyText)
     {
         legacy = null;
         keyMap ??= NoTenant;
@@ -88,7 +101,7 @@ public sealed class RowMapper
         }
         else
         {
-            var parts = new string[keyColumns.Length];
+            var parts = keyText ? new string[keyColumns.Length] : [];
             for (var k = 0; k < keyColumns.Length; k++)
             {
                 var value = target[keyColumns[k]];
@@ -97,9 +110,10 @@ public sealed class RowMapper
                     issues.Add(new ValidationIssue(Severity.Error, "key", steps[keyColumns[k]].Spec.Target, "business key value is empty"));
                     return null;
                 }
-                parts[k] = Format(value);
+                if (keyText)
+                    parts[k] = Format(value);
             }
-            key = parts.Length == 1 ? parts[0] : string.Join('\u001F', parts);
+            key = !keyText ? "" : parts.Length == 1 ? parts[0] : string.Join('\u001F', parts);
         }
         for (var i = 0; i < steps.Length; i++)
             if (steps[i].Spec.UuidFromKey)

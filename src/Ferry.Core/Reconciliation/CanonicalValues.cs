@@ -124,15 +124,65 @@ internal static class CanonicalValues
         _ => RowMapper.Format(value),
     };
 
-    /// <summary>The business key of canonical values: their texts joined by U+001F.</summary>
+    /// <summary>The business key of canonical values: their texts (<see cref="Show"/>) joined by U+001F.</summary>
     public static string Key(object?[] values, IReadOnlyList<int> keyColumns)
     {
-        if (keyColumns.Count == 1)
-            return Show(values[keyColumns[0]]) ?? "";
-        var parts = new string[keyColumns.Count];
-        for (var i = 0; i < parts.Length; i++)
-            parts[i] = Show(values[keyColumns[i]]) ?? "";
-        return string.Join('\u001F', parts);
+        var buffer = new char[64];
+        var length = KeyChars(values, keyColumns, ref buffer); // before reading buffer: it may be replaced
+        return new string(buffer, 0, length);
+    }
+
+    /// <summary>
+    /// Writes the text of <see cref="Key"/> into <paramref name="buffer"/> (made larger when it is too small)
+    /// and returns its length. A text, UUID, integer or date key makes no string: a reconciliation
+    /// reads the key of each of millions of rows on both sides and keeps only a few as text.
+    /// </summary>
+    public static int KeyChars(object?[] values, IReadOnlyList<int> keyColumns, ref char[] buffer)
+    {
+        var length = 0;
+        for (var i = 0; i < keyColumns.Count; i++)
+        {
+            if (i > 0)
+            {
+                if (length == buffer.Length)
+                    Array.Resize(ref buffer, Math.Max(64, buffer.Length * 2));
+                buffer[length++] = '\u001F';
+            }
+            length = Append(values[keyColumns[i]], ref buffer, length);
+        }
+        return length;
+    }
+
+    private static int Append(object? value, ref char[] buffer, int at)
+    {
+        int written;
+        while (!TryWrite(value, buffer.AsSpan(at), out written))
+            Array.Resize(ref buffer, Math.Max(64, buffer.Length * 2));
+        return at + written;
+    }
+
+    /// <summary>The value's text as <see cref="Show"/> gives it (null as nothing).</summary>
+    private static bool TryWrite(object? value, Span<char> span, out int written)
+    {
+        switch (value)
+        {
+            case null:
+                written = 0;
+                return true;
+            case string text:
+                written = text.Length;
+                return text.TryCopyTo(span);
+            case Guid uuid:
+                return uuid.TryFormat(span, out written, "D");
+            case long number:
+                return number.TryFormat(span, out written, default, CultureInfo.InvariantCulture);
+            case DateOnly date:
+                return date.TryFormat(span, out written, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+            default:
+                var shown = Show(value)!;
+                written = shown.Length;
+                return shown.TryCopyTo(span);
+        }
     }
 
     /// <summary>A key as a report shows it: composite parts joined by " | ".</summary>

@@ -232,9 +232,15 @@ public static class Reconciler
             {
                 var keys = differing.ToHashSet(StringComparer.Ordinal);
                 var sourceRows = new Dictionary<string, object?[]>(StringComparer.Ordinal);
-                await foreach (var (key, values) in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken).ConfigureAwait(false))
-                    if (keys.Contains(key))
-                        sourceRows[key] = values;
+                var byText = keys.GetAlternateLookup<ReadOnlySpan<char>>();
+                var buffer = new char[64];
+                await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken).ConfigureAwait(false))
+                {
+                    var length = CanonicalValues.KeyChars(values, plan.Mapper.KeyColumns, ref buffer); // may replace buffer
+                    var key = buffer.AsSpan(0, length);
+                    if (byText.TryGetValue(key, out var text))
+                        sourceRows[text] = (object?[])values.Clone();
+                }
                 var targetRows = new Dictionary<string, object?[]?>(StringComparer.Ordinal);
                 foreach (var key in keys)
                     targetRows[key] = null;
@@ -285,9 +291,10 @@ public static class Reconciler
     /// Reads the entity's source as the run did, counting rows, and yields the accepted ones (key and
     /// canonical mapped values). A row is rejected when the contract or mapping rejects it now, or when
     /// the run recorded its line as rejected (the target refused it); the run's rejected lines are
-    /// merged in line order, so nothing but the current row is held.
+    /// merged in line order, so nothing but the current row is held. Each row's values are yielded in
+    /// the same array: a caller that keeps them copies them.
     /// </summary>
-    private static async IAsyncEnumerable<(string Key, object?[] Values)> AcceptedRowsAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan,
+    private static async IAsyncEnumerable<object?[]> AcceptedRowsAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan,
         TargetTables target, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, SourceTally? tally = null)
     {
         plan.Validator.Reset();
@@ -302,6 +309,7 @@ public static class Reconciler
             .GetAsyncEnumerator(cancellationToken);
         var nextRejected = await rejected.MoveNextAsync().ConfigureAwait(false) ? rejected.Current : long.MaxValue;
         var issues = new List<Contracts.ValidationIssue>();
+        var values = new object?[columns.Count];
         await foreach (var record in ReadAhead.RowsAsync(source, 1024, cancellationToken).ConfigureAwait(false))
         {
             if (tally is not null)
@@ -316,8 +324,9 @@ public static class Reconciler
                 plan.Validator.Validate(record.Values, record.Line, issues);
                 if (!issues.Exists(i => i.RejectsRow))
                 {
-                    mapped = new object?[columns.Count];
-                    if (plan.Mapper.Map(record.Values, mapped, issues, keyMap) is null || issues.Exists(i => i.RejectsRow))
+                    mapped = values;
+                    Array.Clear(mapped);
+                    if (!plan.Mapper.TryMapValues(record.Values, mapped, issues, keyMap) || issues.Exists(i => i.RejectsRow))
                         mapped = null;
                     else
                         plan.Validator.Accept(record.Values, record.Line);
@@ -331,7 +340,7 @@ public static class Reconciler
             }
             for (var i = 0; i < mapped.Length; i++)
                 mapped[i] = CanonicalValues.Canon(columns[i].Type, mapped[i]);
-            yield return (CanonicalValues.Key(mapped, plan.Mapper.KeyColumns), mapped);
+            yield return mapped;
         }
     }
 
@@ -348,11 +357,14 @@ public static class Reconciler
         var hasher = new RowHasher(plan.Mapper);
         var tally = new SourceTally();
         long accepted = 0;
+        var buffer = new char[64];
         using (var spill = new Spill(folder, Spill.Source, partitions, seed))
         {
-            await foreach (var (key, values) in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken, tally).ConfigureAwait(false))
+            await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken, tally).ConfigureAwait(false))
             {
                 accepted++;
+                var length = CanonicalValues.KeyChars(values, plan.Mapper.KeyColumns, ref buffer); // may replace buffer
+                var key = buffer.AsSpan(0, length);
                 spill.Write(key, hasher.Hash(values));
                 sample.Offer(key, values);
             }
@@ -370,15 +382,18 @@ public static class Reconciler
     {
         var hasher = new RowHasher(plan.Mapper);
         using var spill = partitions > 0 ? new Spill(folder, Spill.Target, partitions, seed) : null;
+        var buffer = new char[64];
+        var wantedByText = wanted?.GetAlternateLookup<ReadOnlySpan<char>>();
         await foreach (var values in target.RowsAsync(plan, cancellationToken).ConfigureAwait(false))
         {
             if (!HasKey(values, plan.Mapper.KeyColumns))
                 continue; // a row of the user's own with no business key: no source row can be it
-            var key = CanonicalValues.Key(values, plan.Mapper.KeyColumns);
+            var length = CanonicalValues.KeyChars(values, plan.Mapper.KeyColumns, ref buffer); // may replace buffer
+            var key = buffer.AsSpan(0, length);
             spill?.Write(key, hasher.Hash(values));
             lowest?.Offer(key, values);
-            if (wanted is not null && wanted.ContainsKey(key))
-                wanted[key] = values;
+            if (wantedByText is { } lookup && lookup.TryGetValue(key, out var text, out _))
+                wanted![text] = (object?[])values.Clone();
         }
     }
 
@@ -515,7 +530,8 @@ public static class Reconciler
 
         public IEnumerable<(string Key, object?[] Values)> Rows => rows.Select(r => (r.Key, r.Value.Values));
 
-        public void Offer(string key, object?[] values)
+        /// <summary>Offers a row; the key and values are copied if the row is kept (the caller may reuse them).</summary>
+        public void Offer(ReadOnlySpan<char> key, object?[] values)
         {
             if (size <= 0)
                 return;
@@ -523,9 +539,10 @@ public static class Reconciler
             // Most keys hash above every kept one once the sample is full: none of those is kept, so no lookup.
             if (rows.Count == size && highestFirst.TryPeek(out _, out var top) && hash > top)
                 return;
-            if (rows.TryGetValue(key, out var kept))
+            var byText = rows.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (byText.TryGetValue(key, out var text, out var kept))
             {
-                rows[key] = (kept.Hash, values);
+                rows[text] = (kept.Hash, (object?[])values.Clone());
                 return;
             }
             if (rows.Count == size)
@@ -534,8 +551,9 @@ public static class Reconciler
                     return;
                 rows.Remove(highestFirst.Dequeue());
             }
-            rows[key] = (hash, values);
-            highestFirst.Enqueue(key, hash);
+            text = key.ToString();
+            rows[text] = (hash, (object?[])values.Clone());
+            highestFirst.Enqueue(text, hash);
         }
 
         public object?[]? Get(string key) => rows.TryGetValue(key, out var kept) ? kept.Values : null;
@@ -544,7 +562,7 @@ public static class Reconciler
         public bool Holds(string key) =>
             rows.ContainsKey(key) || rows.Count < size || (highestFirst.TryPeek(out _, out var highest) && Hash(key) < highest);
 
-        private ulong Hash(string key) => XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan()), seed);
+        private ulong Hash(ReadOnlySpan<char> key) => XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(key), seed);
     }
 
     /// <summary>
@@ -570,9 +588,9 @@ public static class Reconciler
                 writers[p] = new BinaryWriter(new FileStream(PathOf(folder, side, p), FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024), Encoding.UTF8);
         }
 
-        public void Write(string key, long hash)
+        public void Write(ReadOnlySpan<char> key, long hash)
         {
-            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(key.AsSpan());
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(key);
             var digest = XxHash128.HashToUInt128(bytes, seed);
             // The partition by a hash of the key alone, the same in every reconciliation: a report that lists
             // some of many differing keys lists the same ones each time.
@@ -581,7 +599,11 @@ public static class Reconciler
             writer.Write((ulong)(digest >> 64));
             writer.Write(hash);
             if (withText)
+            {
+                // As BinaryWriter.Write(string) writes it, for BinaryReader.ReadString: UTF-8 after its length.
+                writer.Write7BitEncodedInt(Encoding.UTF8.GetByteCount(key));
                 writer.Write(key);
+            }
         }
 
         /// <summary>A source partition's file, read record by record; a key's text is read again by where it lies.</summary>

@@ -45,7 +45,7 @@ internal sealed partial class TargetTables : IAsyncDisposable
 
     public string Describe(string table) => schema is null ? table : $"{schema}.{table}";
 
-    /// <summary>Streams every row of the entity's table: its mapped columns as canonical values, in mapping order.</summary>
+    /// <summary>Streams every row of the entity's table: its mapped columns as canonical values, in mapping order, each row in the same array (a caller that keeps a row copies it).</summary>
     public async IAsyncEnumerable<object?[]> RowsAsync(EntityPlan plan, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var columns = plan.Mapper.Columns;
@@ -71,9 +71,9 @@ internal sealed partial class TargetTables : IAsyncDisposable
             var padded = Enumerable.Range(0, columns.Count).Select(i => reader.GetDataTypeName(i) is var t
                 && (t.Equals("bpchar", StringComparison.OrdinalIgnoreCase) || t.StartsWith("character(", StringComparison.OrdinalIgnoreCase)
                     || t.Equals("character", StringComparison.OrdinalIgnoreCase))).ToArray();
+            var values = new object?[columns.Count];
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var values = new object?[columns.Count];
                 for (var i = 0; i < values.Length; i++)
                 {
                     var value = Read(reader, i);

@@ -138,6 +138,32 @@ public class RowMapperTests
     }
 
     [Fact]
+    public void Values_alone_map_as_Map_does_and_a_blank_key_still_rejects_the_row()
+    {
+        // Without a uuid: key column the key's text is not needed; the values and the key check are the same.
+        var plain = Columns("""
+            code: { from: a, trim: true }
+            n: { from: b, type: int }
+            """, "code", "a", "b");
+        var values = new object?[2];
+        var issues = new List<ValidationIssue>();
+        Assert.True(plain.Mapper.TryMapValues([" K1 ", "7"], values, issues, null));
+        Assert.Empty(issues);
+        Assert.Equal(plain.Map(" K1 ", "7").Values, values);
+        Assert.False(plain.Mapper.TryMapValues(["  ", "7"], values, issues, null));
+        Assert.Equal([new ValidationIssue(Severity.Error, "key", "code", "business key value is empty")], issues);
+
+        // With one, the UUID still comes from the key's text.
+        var keyed = Columns("""
+            id: { uuid: key }
+            code: { from: c, trim: true }
+            """, "code", "c");
+        values = new object?[2];
+        Assert.True(keyed.Mapper.TryMapValues([" K1 "], values, [], null));
+        Assert.Equal(new Guid("c9c15d83-8eab-5d13-9ed0-252c01826baa"), values[0]);
+    }
+
+    [Fact]
     public void A_key_value_blank_after_trim_is_rejected()
     {
         var plan = Columns("code: { from: c, trim: true }", "code", "c");
