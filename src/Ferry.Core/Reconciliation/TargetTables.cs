@@ -71,11 +71,17 @@ internal sealed partial class TargetTables : IAsyncDisposable
             var padded = Enumerable.Range(0, columns.Count).Select(i => reader.GetDataTypeName(i) is var t
                 && (t.Equals("bpchar", StringComparison.OrdinalIgnoreCase) || t.StartsWith("character(", StringComparison.OrdinalIgnoreCase)
                     || t.Equals("character", StringComparison.OrdinalIgnoreCase))).ToArray();
+            var typed = Enumerable.Range(0, columns.Count).Select(i => TypedRead(reader, i, columns[i].Type)).ToArray();
             var values = new object?[columns.Count];
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 for (var i = 0; i < values.Length; i++)
                 {
+                    if (typed[i] != Typed.No && ReadTyped(reader, i, typed[i], out var canonical))
+                    {
+                        values[i] = canonical;
+                        continue;
+                    }
                     var value = Read(reader, i);
                     if (padded[i] && value is string text)
                         value = text.TrimEnd(' ');
@@ -83,6 +89,46 @@ internal sealed partial class TargetTables : IAsyncDisposable
                 }
                 yield return values;
             }
+        }
+    }
+
+    private enum Typed { No, Int64, Int32, Int16, Date }
+
+    /// <summary>
+    /// A PostgreSQL integer or date column of an <c>int</c> or <c>date</c> mapping is read as its canonical
+    /// value itself, in the box of <see cref="Mapping.ValueBoxes"/> (shared by the rows that repeat the
+    /// value), instead of a box of the driver's own that <see cref="CanonicalValues.Canon"/> boxes again.
+    /// Not SQLite: its column types are only affinities, and a text in an integer column must stay a text.
+    /// </summary>
+    private static Typed TypedRead(DbDataReader reader, int ordinal, Manifest.ValueType type) => reader is not Npgsql.NpgsqlDataReader ? Typed.No : type switch
+    {
+        Manifest.ValueType.Int when reader.GetFieldType(ordinal) == typeof(long) => Typed.Int64,
+        Manifest.ValueType.Int when reader.GetFieldType(ordinal) == typeof(int) => Typed.Int32,
+        Manifest.ValueType.Int when reader.GetFieldType(ordinal) == typeof(short) => Typed.Int16,
+        Manifest.ValueType.Date when reader.GetDataTypeName(ordinal) == "date" => Typed.Date,
+        _ => Typed.No,
+    };
+
+    /// <summary>The value as <see cref="CanonicalValues.Canon"/> would make it; false for one that needs the general reading.</summary>
+    private static bool ReadTyped(DbDataReader reader, int ordinal, Typed typed, out object? value)
+    {
+        value = null;
+        if (reader.IsDBNull(ordinal))
+            return true;
+        try
+        {
+            value = typed switch
+            {
+                Typed.Int64 => Mapping.ValueBoxes.Box(reader.GetInt64(ordinal)),
+                Typed.Int32 => Mapping.ValueBoxes.Box(reader.GetInt32(ordinal)),
+                Typed.Int16 => Mapping.ValueBoxes.Box(reader.GetInt16(ordinal)),
+                _ => Mapping.ValueBoxes.Box(reader.GetFieldValue<DateOnly>(ordinal)),
+            };
+            return true;
+        }
+        catch (Exception ex) when (ex is InvalidCastException or OverflowException)
+        {
+            return false;
         }
     }
 
