@@ -275,9 +275,9 @@ public static class RunEngine
                     }
                 }
                 var number = batch.Number;
-                if (counts is null && batch.Rows.FirstOrDefault(r => r.HasIssues && r.Issues.Exists(i => i.Severity == Severity.Fatal)) is { } fatal)
+                if (counts is null && batch.Rows.FirstOrDefault(r => r.Fatal is not null) is { } fatal)
                 {
-                    var issue = fatal.Issues.First(i => i.Severity == Severity.Fatal);
+                    var issue = fatal.Fatal;
                     var unwritten = plan.Spec.Mode == LoadMode.Replace
                         ? $"nothing of entity {plan.Describe()} was written: a replace load commits once, at its end"
                         : $"batch {number} not written";

@@ -78,6 +78,9 @@ public sealed class BatchRow
 
     /// <summary>Whether the row has an issue, without making the list.</summary>
     public bool HasIssues => issues is { Count: > 0 };
+
+    /// <summary>The row's first fatal issue, which stops the run before its batch is written; null for most rows.</summary>
+    public ValidationIssue? Fatal => issues?.Find(i => i.Severity == Ferry.Manifest.Severity.Fatal);
     public object?[]? Values { get; set; }
     public string? Key { get; set; }
     /// <summary>The row's legacy key and UUID, for the key map, when its entity has a <c>legacy_key</c>; null for a rejected row.</summary>

@@ -125,12 +125,7 @@ internal static class CanonicalValues
     };
 
     /// <summary>The business key of canonical values: their texts (<see cref="Show"/>) joined by U+001F.</summary>
-    public static string Key(object?[] values, IReadOnlyList<int> keyColumns)
-    {
-        var buffer = new char[64];
-        var length = KeyChars(values, keyColumns, ref buffer); // before reading buffer: it may be replaced
-        return new string(buffer, 0, length);
-    }
+    public static string Key(object?[] values, IReadOnlyList<int> keyColumns) => new KeyBuffer().Of(values, keyColumns).ToString();
 
     /// <summary>
     /// Writes the text of <see cref="Key"/> into <paramref name="buffer"/> (made larger when it is too small)
@@ -187,4 +182,20 @@ internal static class CanonicalValues
 
     /// <summary>A key as a report shows it: composite parts joined by " | ".</summary>
     public static string ShowKey(string key) => key.Replace("\u001F", " | ", StringComparison.Ordinal);
+}
+
+/// <summary>
+/// The text of <see cref="CanonicalValues.Key"/> in a buffer used again for every row: a reconciliation
+/// reads the key of each of millions of rows and keeps only a few as strings.
+/// </summary>
+internal sealed class KeyBuffer
+{
+    private char[] chars = new char[64];
+
+    /// <summary>The key's text, valid until the next call.</summary>
+    public ReadOnlySpan<char> Of(object?[] values, IReadOnlyList<int> keyColumns)
+    {
+        var length = CanonicalValues.KeyChars(values, keyColumns, ref chars); // may replace chars: read them after
+        return chars.AsSpan(0, length);
+    }
 }

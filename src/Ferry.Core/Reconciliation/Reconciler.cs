@@ -233,12 +233,10 @@ public static class Reconciler
                 var keys = differing.ToHashSet(StringComparer.Ordinal);
                 var sourceRows = new Dictionary<string, object?[]>(StringComparer.Ordinal);
                 var byText = keys.GetAlternateLookup<ReadOnlySpan<char>>();
-                var buffer = new char[64];
+                var keyText = new KeyBuffer();
                 await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken).ConfigureAwait(false))
                 {
-                    var length = CanonicalValues.KeyChars(values, plan.Mapper.KeyColumns, ref buffer); // may replace buffer
-                    var key = buffer.AsSpan(0, length);
-                    if (byText.TryGetValue(key, out var text))
+                    if (byText.TryGetValue(keyText.Of(values, plan.Mapper.KeyColumns), out var text))
                         sourceRows[text] = (object?[])values.Clone();
                 }
                 var targetRows = new Dictionary<string, object?[]?>(StringComparer.Ordinal);
@@ -357,14 +355,13 @@ public static class Reconciler
         var hasher = new RowHasher(plan.Mapper);
         var tally = new SourceTally();
         long accepted = 0;
-        var buffer = new char[64];
+        var keyText = new KeyBuffer();
         using (var spill = new Spill(folder, Spill.Source, partitions, seed))
         {
             await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken, tally).ConfigureAwait(false))
             {
                 accepted++;
-                var length = CanonicalValues.KeyChars(values, plan.Mapper.KeyColumns, ref buffer); // may replace buffer
-                var key = buffer.AsSpan(0, length);
+                var key = keyText.Of(values, plan.Mapper.KeyColumns);
                 spill.Write(key, hasher.Hash(values));
                 sample.Offer(key, values);
             }
@@ -382,14 +379,13 @@ public static class Reconciler
     {
         var hasher = new RowHasher(plan.Mapper);
         using var spill = partitions > 0 ? new Spill(folder, Spill.Target, partitions, seed) : null;
-        var buffer = new char[64];
+        var keyText = new KeyBuffer();
         var wantedByText = wanted?.GetAlternateLookup<ReadOnlySpan<char>>();
         await foreach (var values in target.RowsAsync(plan, cancellationToken).ConfigureAwait(false))
         {
             if (!HasKey(values, plan.Mapper.KeyColumns))
                 continue; // a row of the user's own with no business key: no source row can be it
-            var length = CanonicalValues.KeyChars(values, plan.Mapper.KeyColumns, ref buffer); // may replace buffer
-            var key = buffer.AsSpan(0, length);
+            var key = keyText.Of(values, plan.Mapper.KeyColumns);
             spill?.Write(key, hasher.Hash(values));
             lowest?.Offer(key, values);
             if (wantedByText is { } lookup && lookup.TryGetValue(key, out var text, out _))

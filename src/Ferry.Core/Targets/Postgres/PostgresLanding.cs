@@ -30,7 +30,7 @@ internal sealed class PostgresLanding(MigrationManifest manifest, long runId, En
     {
         // A batch with a fatal issue stops the run unwritten when the loader takes it: neither it nor
         // any batch after it lands.
-        fatal = fatal || batch.Rows.Any(r => r.HasIssues && r.Issues.Exists(i => i.Severity == Severity.Fatal));
+        fatal = fatal || batch.Rows.Any(r => r.Fatal is not null);
         var loaderLands = first || fatal || batch.SourceUnchanged || !batch.Rows.Any(r => r.ToWrite);
         first = false;
         if (loaderLands)

@@ -79,10 +79,11 @@ public sealed class PostgresTarget : ITarget
         builder.ApplicationName ??= "ferry";
         builder.Timezone = "UTC";
         builder.Pooling = false;
-        if (!Sets(builder, "maxautoprepare"))
+        var given = Named(builder);
+        if (!given.Contains("maxautoprepare"))
         {
             builder.MaxAutoPrepare = AutoPrepared;
-            if (!Sets(builder, "autoprepareminusages"))
+            if (!given.Contains("autoprepareminusages"))
                 builder.AutoPrepareMinUsages = 2;
         }
         if (!userSql)
@@ -112,10 +113,10 @@ public sealed class PostgresTarget : ITarget
     /// </summary>
     internal const int AutoPrepared = 64;
 
-    /// <summary>Whether the connection string as given names the setting (spaces and case aside).</summary>
-    private static bool Sets(NpgsqlConnectionStringBuilder builder, string key) =>
+    /// <summary>The settings the connection string as given names, without spaces (compared without case).</summary>
+    private static HashSet<string> Named(NpgsqlConnectionStringBuilder builder) =>
         new System.Data.Common.DbConnectionStringBuilder { ConnectionString = builder.ConnectionString }.Keys.Cast<string>()
-            .Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals(key, StringComparison.OrdinalIgnoreCase));
+            .Select(k => k.Replace(" ", "", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>host:port/database, the way a person names the target; never the password.</summary>
     internal static string Describe(NpgsqlConnectionStringBuilder builder) =>
