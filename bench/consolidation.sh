@@ -179,6 +179,9 @@ measure() {
     shift 2
     local log="$LOGS/$name.log" timing="$LOGS/$name.time" rc user system load
     printf '  %-12s %10s rows … ' "$name" "$TOTAL_ROWS"
+    # Untimed: files the machine still has to write (the generated data, the previous case's output)
+    # written now, not by the kernel in the middle of the case.
+    sync
     if /usr/bin/time -f '%e %M %U %S' -o "$timing" "$@" >"$log" 2>&1; then rc=0; else rc=$?; fi
     load=$(cut -d' ' -f1 /proc/loadavg)
     if [[ " $allowed " != *" $rc "* ]]; then

@@ -38,9 +38,10 @@
 # to bench/out/results.md.
 #
 # PostgreSQL: unless FERRY_BENCH_PG is set (an Npgsql connection string: Host, Port, Username,
-# Password, Database; the role must be allowed to CREATE DATABASE and, for a fair CHECKPOINT
-# before each case, be a superuser), the script starts a private, durable (fsync on) PostgreSQL on
-# 127.0.0.1 with scripts/services.sh and stops it when it ends. It installs postgresql, pgloader,
+# Password, Database; the role must be allowed to CREATE DATABASE and, for the VACUUM and
+# CHECKPOINT that leave the server quiet before each case, be a superuser), the script starts a
+# private, durable (fsync on) PostgreSQL on 127.0.0.1 with scripts/services.sh and stops it when
+# it ends. It installs postgresql, pgloader,
 # sqlite3 and time with apt-get when they are missing (as root).
 #
 # Usage: bench/run.sh [--target sqlite|postgres|all] [--sizes "200000 2000000"]
@@ -195,6 +196,9 @@ measure() {
     shift 3
     local log="$LOGS/${name}_$rows.log" timing="$LOGS/${name}_$rows.time" rc
     printf '  %-20s %10s rows … ' "$name" "$rows"
+    # Untimed: files the machine still has to write (the generated data, the previous case's output)
+    # written now, not by the kernel in the middle of the case.
+    sync
     if /usr/bin/time -f '%e %M %U %S' -o "$timing" "$@" >"$log" 2>&1; then rc=0; else rc=$?; fi
     local load user system
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -389,9 +393,17 @@ pg_fresh_table() {
             due date, status text, department text, pages bigint, fee numeric, subject text);" >/dev/null
 }
 
-# A checkpoint before each case, so that no case pays for writing out the previous one's pages.
-pg_checkpoint() {
-    [[ $PG_SUPERUSER == 1 ]] && pg_sql "$(pg_database "$1")" "CHECKPOINT" >/dev/null
+# Before each case, untimed: the server left quiet, so that no case pays for the previous one's
+# aftermath. VACUUM (ANALYZE) does now what autovacuum would otherwise start on the tables the
+# previous case filled, a minute or so later and in the middle of the next case (2,000,000 rows
+# take it seconds of CPU on a 2-core machine); CHECKPOINT writes out the previous case's pages.
+pg_settle() {
+    local db
+    db=$(pg_database "$1")
+    if [[ $PG_SUPERUSER == 1 ]]; then
+        pg_sql "$db" "VACUUM (ANALYZE)" >/dev/null
+        pg_sql "$db" "CHECKPOINT" >/dev/null
+    fi
     return 0
 }
 
@@ -426,7 +438,7 @@ case_pg_copy() {
     local rows=$1
     pg_require_database "$rows"
     pg_fresh_table "$rows" via_copy
-    pg_checkpoint "$rows"
+    pg_settle "$rows"
     measure pg_copy "$rows" "0" \
         psql -X -v ON_ERROR_STOP=1 -d "$(pg_database "$rows")" \
         -c "\\copy via_copy.foi_request from '$(csv_file "$rows")' csv header"
@@ -442,7 +454,7 @@ case_pg_copy_changed() {
     set="requester_name = EXCLUDED.requester_name, requester_email = EXCLUDED.requester_email, received = EXCLUDED.received,
          due = EXCLUDED.due, status = EXCLUDED.status, department = EXCLUDED.department, pages = EXCLUDED.pages,
          fee = EXCLUDED.fee, subject = EXCLUDED.subject"
-    pg_checkpoint "$rows"
+    pg_settle "$rows"
     measure pg_copy_changed "$rows" "0" \
         psql -X -v ON_ERROR_STOP=1 -d "$db" -c "BEGIN" \
         -c "CREATE TEMP TABLE changed (LIKE via_copy.foi_request) ON COMMIT DROP" \
@@ -482,7 +494,7 @@ case_pgloader() {
     pg_fresh_table "$rows" via_pgloader
     write_pgloader_command "$rows" "$command"
     rm -rf "$OUT/pgloader_$rows"
-    pg_checkpoint "$rows"
+    pg_settle "$rows"
     # pgloader ends 0 even when it rejected rows (they go to its reject files): the count decides.
     # Now and then it stops with exit code 1 and an internal error of its Lisp runtime ("Invalid index 1
     # for (SIMPLE-ARRAY (UNSIGNED-BYTE 32) (1))"): that run is not counted, its log is kept, and it runs
@@ -494,7 +506,7 @@ case_pgloader() {
         drop_last_sample pgloader "$rows"
         pg_fresh_table "$rows" via_pgloader
         rm -rf "$OUT/pgloader_$rows"
-        pg_checkpoint "$rows"
+        pg_settle "$rows"
         measure pgloader "$rows" "0" pgloader --root-dir "$OUT/pgloader_$rows" "$command"
     fi
     expect_pg_rows "$rows" via_pgloader
@@ -510,7 +522,7 @@ run_pg_ferry() {
     write_manifest "$manifest" "$csv" '  type: postgres
   connection: "${FERRY_BENCH_PG}"
   schema: via_ferry'
-    pg_checkpoint "$rows"
+    pg_settle "$rows"
     # 0: succeeded; 3: partial (rows rejected). Anything else is a failure.
     measure "$name" "$rows" "0 3" env FERRY_BENCH_PG="$(pg_connection "$rows")" "$FERRY" run "$manifest" --no-reconcile
     expect_pg_rows "$rows" via_ferry

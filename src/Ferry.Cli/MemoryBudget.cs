@@ -9,6 +9,9 @@ namespace Ferry.Cli;
 /// with the size of the input. A hard limit sized from the batch makes it collect in time.
 /// The limit is process-wide, so only the ferry process applies it: never the library, whose host
 /// may be doing other work, nor tests that run the CLI in-process.
+/// The size of a value is a guess made before any row is read. Rows much wider than it (a document's
+/// text in each, say) would fill the heap and fail the run with OutOfMemoryException however much
+/// memory the machine has, so the limit grows as the rows read show their size (<see cref="Grow"/>).
 /// </summary>
 internal static class MemoryBudget
 {
@@ -29,6 +32,11 @@ internal static class MemoryBudget
     private const long LargeObjects = 96L << 20;
     private const long PinnedObjects = 16L << 20;
 
+    private static readonly Lock Gate = new();
+    private static long applied; // the small-object heap's limit this process set; 0 when it set none
+    private static int appliedLanes;
+    private static long machine; // the memory the process may use, read before any limit of ours hides it
+
     /// <summary>Applies the limit, unless the user set one (DOTNET_GCHeapHardLimit…) or asked for more.</summary>
     /// <remarks>
     /// The limit is set per object heap. Applied after start-up, a single limit for the whole heap
@@ -44,12 +52,50 @@ internal static class MemoryBudget
         var current = AppContext.GetData("GCHeapHardLimit") as ulong? ?? 0;
         if (current != 0 && current >= (ulong)limit)
             return;
-        AppContext.SetData("GCHeapHardLimitSOH", (ulong)limit);
-        AppContext.SetData("GCHeapHardLimitLOH", (ulong)LargeObjects);
+        lock (Gate)
+        {
+            if (machine == 0)
+                machine = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes; // physical memory, or the container's
+            appliedLanes = lanes;
+            applied = Set(limit, LargeObjects) ? limit : 0;
+        }
+    }
+
+    /// <summary>
+    /// Makes room for batches of at least <paramref name="batchBytes"/> (<see cref="RunOptions.BatchBytes"/>): the
+    /// batch being read may hold twice that before the next report, and its rows' mapped values and arrays as
+    /// much again, in each of the batches in flight. The limit only grows, doubling at least, so that a run
+    /// of wide rows sets it a few times, not with every batch, and at most to three quarters of the memory
+    /// the process may use (what the collector would allow itself in a container).
+    /// </summary>
+    public static void Grow(long batchBytes)
+    {
+        lock (Gate)
+        {
+            if (applied == 0)
+                return; // none set (the user's own, or none could be)
+            var need = Baseline + appliedLanes * BatchesInFlight * 4 * batchBytes;
+            if (need <= applied)
+                return;
+            var most = machine / 4 * 3;
+            if (applied >= most)
+                return;
+            var limit = Math.Min(most, Math.Max(need, 2 * applied));
+            // Wide values may be strings of a megabyte or more: large objects get as much room.
+            applied = Set(limit, Math.Max(LargeObjects, limit)) ? limit : 0;
+        }
+    }
+
+    /// <summary>Sets the limits; false when the process holds more than them already and runs on without any.</summary>
+    private static bool Set(long smallObjects, long largeObjects)
+    {
+        AppContext.SetData("GCHeapHardLimitSOH", (ulong)smallObjects);
+        AppContext.SetData("GCHeapHardLimitLOH", (ulong)largeObjects);
         AppContext.SetData("GCHeapHardLimitPOH", (ulong)PinnedObjects);
         try
         {
             GC.RefreshMemoryLimit();
+            return true;
         }
         catch (InvalidOperationException)
         {
@@ -58,6 +104,7 @@ internal static class MemoryBudget
             AppContext.SetData("GCHeapHardLimitSOH", 0UL);
             AppContext.SetData("GCHeapHardLimitLOH", 0UL);
             AppContext.SetData("GCHeapHardLimitPOH", 0UL);
+            return false;
         }
     }
 }

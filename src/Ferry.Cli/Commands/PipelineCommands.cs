@@ -44,6 +44,7 @@ internal static class PipelineCommands
                 result = await new FilePipeline(manifest, Log(console))
                 {
                     BeforeLoad = limitHeap ? (plans, columns) => MemoryBudget.Apply(plans, columns) : null,
+                    BatchBytes = limitHeap ? MemoryBudget.Grow : null,
                 }.RunAsync(ct).ConfigureAwait(false);
             }
             catch (PublishException ex)

@@ -49,6 +49,7 @@ internal static class RunCommand
                     if (limitHeap)
                         MemoryBudget.Apply(plans, columns, Math.Max(1, Math.Min(parse.GetValue(dryRun) ? 1 : parse.GetValue(parallel), plans.Select(p => p.Tenant).Distinct().Count())));
                 },
+                BatchBytes = limitHeap ? MemoryBudget.Grow : null,
             };
             if (options.Parallel < 1)
                 throw new UsageException("--parallel must be 1 or more");
@@ -91,6 +92,7 @@ internal static class RunCommand
                     Tenant = options.Tenant,
                     SampleSize = Math.Max(0, parse.GetValue(sample)),
                     Plans = compiled,
+                    ChunkBytes = limitHeap ? MemoryBudget.Grow : null,
                 }, ct).ConfigureAwait(false);
                 ReconcileCommand.Print(console, report);
                 return report.Ok ? exit : ExitCodes.Mismatch;

@@ -50,6 +50,13 @@ public sealed record RunOptions
 
     /// <summary>Called once the entities are bound to the source (with its column count), before the target is opened.</summary>
     public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
+
+    /// <summary>
+    /// Told, on the thread reading a source, how much memory the batch being read holds, each time it
+    /// reaches 1 MB, 2 MB, 4 MB and so on (<see cref="Sources.ReadAhead"/>): a host that bounds its heap
+    /// makes room before rows wider than it assumed fill it. Tenants loading at once report from their own threads.
+    /// </summary>
+    public Action<long>? BatchBytes { get; init; }
 }
 
 public sealed record RunResult(
@@ -173,7 +180,7 @@ public static class RunEngine
                         return;
                     var source = await SourceReaders.OpenAsync(manifests[plan.Tenant ?? ""], plan.Spec, options.SourceOverride, ct).ConfigureAwait(false);
                     await using (source.ConfigureAwait(false))
-                        await RunEntityAsync(context, runId, plan, checkpoint, numbers.For(plan.Spec.Name), source, laneTarget, totals[plan], laneObserver, ct).ConfigureAwait(false);
+                        await RunEntityAsync(context, runId, plan, checkpoint, numbers.For(plan.Spec.Name), source, laneTarget, totals[plan], laneObserver, options.BatchBytes, ct).ConfigureAwait(false);
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -232,7 +239,7 @@ public static class RunEngine
     /// them. At most five batches are in memory at once: one per stage and one waiting between each.
     /// </summary>
     private static async Task RunEntityAsync(RunContext run, long runId, EntityPlan plan, EntityCheckpoint? checkpoint, BatchNumbers.Counter numbers, ISourceReader source,
-        ITarget target, EntityCounts totals, IRunObserver observer, CancellationToken cancellationToken)
+        ITarget target, EntityCounts totals, IRunObserver observer, Action<long>? batchBytes, CancellationToken cancellationToken)
     {
         observer.EntityStarted(run, plan, source.Origin, checkpoint);
         // The source is read from its first row: the unique values an earlier attempt of this run saw
@@ -253,7 +260,7 @@ public static class RunEngine
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
-        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, landing, batches.Writer, stop.Token), stop.Token);
+        var mapping = Task.Run(() => PrepareBatchesAsync(plan, keyMap, source, checkpoint?.LastLine ?? 0, numbers, prior, landing, batches.Writer, batchBytes, stop.Token), stop.Token);
         RowHasher? ownHasher = null; // the preparing task's hasher is its own
         try
         {
@@ -319,7 +326,7 @@ public static class RunEngine
     /// nor mapped, for the loader to record as unchanged.</param>
     /// <param name="landing">Lands each batch before it is passed on, where the target can (<see cref="IEntityLoader.OpenLanding"/>).</param>
     private static async Task PrepareBatchesAsync(EntityPlan plan, KeyMapScope keyMap, ISourceReader source, long resumeAfter, BatchNumbers.Counter numbers,
-        IPriorSource? prior, IBatchLanding? landing, ChannelWriter<Batch> batches, CancellationToken cancellationToken)
+        IPriorSource? prior, IBatchLanding? landing, ChannelWriter<Batch> batches, Action<long>? batchBytes, CancellationToken cancellationToken)
     {
         var columns = source.Columns.ToList();
         var corrects = columns.IndexOf(CorrectsColumn);
@@ -364,7 +371,7 @@ public static class RunEngine
                 await keyset.SeekAfterLineAsync(resumeAfter, cancellationToken).ConfigureAwait(false);
             var records = new List<SourceRow>(batchSize);
             // The source is parsed a batch ahead, on a thread of its own.
-            await foreach (var record in ReadAhead.RowsAsync(source, batchSize, cancellationToken).ConfigureAwait(false))
+            await foreach (var record in ReadAhead.RowsAsync(source, batchSize, cancellationToken, batchBytes).ConfigureAwait(false))
             {
                 if (record.Line <= resumeAfter)
                 {

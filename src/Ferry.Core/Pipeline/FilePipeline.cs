@@ -22,6 +22,9 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
     /// <summary>Called as the history step's run binds its entities (<see cref="RunOptions.BeforeLoad"/>): the CLI sizes its heap there.</summary>
     public Action<IReadOnlyList<EntityPlan>, int>? BeforeLoad { get; init; }
 
+    /// <summary>Told how much memory the history step's batch being read holds (<see cref="RunOptions.BatchBytes"/>).</summary>
+    public Action<long>? BatchBytes { get; init; }
+
     private readonly Action<string> log = log ?? (_ => { });
     private readonly IRunObserver observer = observer ?? new RunObservers();
     private PipelineLock? held; // while a public step runs; the steps it calls run under it
@@ -137,6 +140,7 @@ public sealed class FilePipeline(MigrationManifest manifest, Action<string>? log
                 WholeSource = true,   // the stage file is the whole extract: keys absent from it are gone
                 AsOf = file.FileDate.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc),
                 BeforeLoad = BeforeLoad,
+                BatchBytes = BatchBytes,
             }, observer, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not ManifestException and not OperationCanceledException)

@@ -34,6 +34,9 @@ public sealed record ReconcileOptions
 
     /// <summary>How many missing keys, differing rows and orphans are listed per entity (all are counted).</summary>
     public int ListLimit { get; init; } = 50;
+
+    /// <summary>Told how much memory the chunk of source rows being read holds, as <see cref="Engine.RunOptions.BatchBytes"/> is.</summary>
+    public Action<long>? ChunkBytes { get; init; }
 }
 
 /// <summary>
@@ -173,7 +176,7 @@ public static class Reconciler
             var sample = new LowestHashes(options.SampleSize, seed);
             var stored = new LowestHashes(options.SampleSize * 4 + 16, seed);
             using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var reading = Task.Run(() => ReadSourceAsync(manifest, run, plan, target, partitions, folder, seed, sample, failed.Token), failed.Token);
+            var reading = Task.Run(() => ReadSourceAsync(manifest, run, plan, target, partitions, folder, seed, sample, options.ChunkBytes, failed.Token), failed.Token);
             var readingTarget = plan.Spec.Key.Count == 0 ? Task.CompletedTask
                 : Task.Run(() => ReadTargetAsync(plan, targetSide, partitions, folder, seed, stored, null, failed.Token), failed.Token);
             // A side that fails stops the other; its own error is the one reported.
@@ -234,7 +237,7 @@ public static class Reconciler
                 var sourceRows = new Dictionary<string, object?[]>(StringComparer.Ordinal);
                 var byText = keys.GetAlternateLookup<ReadOnlySpan<char>>();
                 var keyText = new KeyBuffer();
-                await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken).ConfigureAwait(false))
+                await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, options.ChunkBytes, cancellationToken).ConfigureAwait(false))
                 {
                     if (byText.TryGetValue(keyText.Of(values, plan.Mapper.KeyColumns), out var text))
                         sourceRows[text] = (object?[])values.Clone();
@@ -293,7 +296,7 @@ public static class Reconciler
     /// the same array: a caller that keeps them copies them.
     /// </summary>
     private static async IAsyncEnumerable<object?[]> AcceptedRowsAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan,
-        TargetTables target, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, SourceTally? tally = null)
+        TargetTables target, Action<long>? chunkBytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, SourceTally? tally = null)
     {
         plan.Validator.Reset();
         var columns = plan.Mapper.Columns;
@@ -308,7 +311,7 @@ public static class Reconciler
         var nextRejected = await rejected.MoveNextAsync().ConfigureAwait(false) ? rejected.Current : long.MaxValue;
         var issues = new List<Contracts.ValidationIssue>();
         var values = new object?[columns.Count];
-        await foreach (var record in ReadAhead.RowsAsync(source, 1024, cancellationToken).ConfigureAwait(false))
+        await foreach (var record in ReadAhead.RowsAsync(source, 1024, cancellationToken, chunkBytes).ConfigureAwait(false))
         {
             if (tally is not null)
                 tally.RowsRead++;
@@ -350,7 +353,7 @@ public static class Reconciler
     }
 
     private static async Task<SourceSide> ReadSourceAsync(MigrationManifest manifest, RunRecord run, EntityPlan plan, TargetTables target,
-        int partitions, string folder, long seed, LowestHashes sample, CancellationToken cancellationToken)
+        int partitions, string folder, long seed, LowestHashes sample, Action<long>? chunkBytes, CancellationToken cancellationToken)
     {
         var hasher = new RowHasher(plan.Mapper);
         var tally = new SourceTally();
@@ -358,7 +361,7 @@ public static class Reconciler
         var keyText = new KeyBuffer();
         using (var spill = new Spill(folder, Spill.Source, partitions, seed))
         {
-            await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, cancellationToken, tally).ConfigureAwait(false))
+            await foreach (var values in AcceptedRowsAsync(manifest, run, plan, target, chunkBytes, cancellationToken, tally).ConfigureAwait(false))
             {
                 accepted++;
                 var key = keyText.Of(values, plan.Mapper.KeyColumns);

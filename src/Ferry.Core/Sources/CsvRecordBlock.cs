@@ -19,6 +19,9 @@ internal sealed class CsvRecordBlock(string path, string origin, CsvDataReaderOp
     /// <summary>Bytes a block spans at most (a record longer than this has a block of its own).</summary>
     public const int Capacity = 1 << 18;
 
+    /// <summary>The file's columns: the values each record parses into.</summary>
+    public int Columns => columns;
+
     private readonly List<long> hashes = [];
     private readonly long begin = start;
     private long end = start;

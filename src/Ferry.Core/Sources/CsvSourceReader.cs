@@ -178,7 +178,7 @@ public sealed class CsvSourceReader : ISourceReader
                         block = new CsvRecordBlock(path, Origin, blockOptions, columns.Length, offset, nextLine, blockTexts ??= new(columns.Length));
                         block.TryAdd(offset, bytes.Length, lineBreak, hash, out index);
                     }
-                    return (new SourceRow(nextLine++, block, index, hash), true);
+                    return (new SourceRow(nextLine++, block, index, bytes.Length, hash), true);
                 case CsvRecordScanner.Kind.Suspect:
                     // Judged as the parser judges it: parsed on its own, which a record whose end is
                     // certain parses to what it would among the others.

@@ -9,7 +9,15 @@ namespace Ferry.Sources;
 /// </summary>
 public static class ReadAhead
 {
-    public static async IAsyncEnumerable<SourceRow> RowsAsync(ISourceReader source, int chunkSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>The first size of a chunk reported to <c>chunkBytes</c>; each report after it is of twice the last.</summary>
+    public const long FirstReport = 1L << 20;
+
+    /// <param name="chunkBytes">
+    /// Told, on the reading thread, how much memory the chunk being read holds (<see cref="SourceRow.ApproximateBytes"/>)
+    /// each time it reaches 1 MB, 2 MB, 4 MB and so on: before it, or the next rows, hold twice that.
+    /// </param>
+    public static async IAsyncEnumerable<SourceRow> RowsAsync(ISourceReader source, int chunkSize, [EnumeratorCancellation] CancellationToken cancellationToken,
+        Action<long>? chunkBytes = null)
     {
         var chunks = Channel.CreateBounded<List<SourceRow>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -20,8 +28,17 @@ public static class ReadAhead
             {
                 while (true)
                 {
+                    long bytes = 0, report = FirstReport;
                     while (chunk.Count < chunkSize && await source.ReadAsync(stop.Token).ConfigureAwait(false) is { } row)
+                    {
                         chunk.Add(row);
+                        if (chunkBytes is not null && (bytes += row.ApproximateBytes) >= report)
+                        {
+                            chunkBytes(bytes);
+                            while (report <= bytes)
+                                report *= 2;
+                        }
+                    }
                     if (chunk.Count == 0)
                         break;
                     await chunks.Writer.WriteAsync(chunk, stop.Token).ConfigureAwait(false);

@@ -11,6 +11,7 @@ public sealed class SourceRow
     private string?[]? values;
     private CsvRecordBlock? block; // knows where the record lies in its file until its values are asked for
     private readonly int index;
+    private readonly int length; // a deferred record's bytes in its file
     private readonly IReadOnlyList<object>? key;
 
     /// <param name="key">A database row's key values, for its <see cref="Cursor"/>.</param>
@@ -24,11 +25,12 @@ public sealed class SourceRow
     }
 
     /// <summary>A well-formed record whose values are parsed from its text in <paramref name="block"/> only when something asks for them.</summary>
-    internal SourceRow(long line, CsvRecordBlock block, int index, long textHash)
+    internal SourceRow(long line, CsvRecordBlock block, int index, int length, long textHash)
     {
         Line = line;
         this.block = block;
         this.index = index;
+        this.length = length;
         TextHash = textHash;
     }
 
@@ -48,6 +50,26 @@ public sealed class SourceRow
     }
 
     public RowProblem? Problem { get; }
+
+    /// <summary>
+    /// About the memory the row's values take (or will, once a deferred record is asked for them):
+    /// two bytes a character and each string's own overhead. A reader's measure of how wide its rows
+    /// really are, for a host that bounds its heap (<see cref="ReadAhead"/>).
+    /// </summary>
+    internal long ApproximateBytes
+    {
+        get
+        {
+            const int perString = 32, perArray = 32;
+            if (values is not { } read)
+                return block is { } unread ? perArray + 2L * length + (8L + perString) * unread.Columns : 0;
+            long bytes = perArray + 8L * read.Length;
+            foreach (var value in read)
+                if (value is not null)
+                    bytes += perString + 2L * value.Length;
+            return bytes;
+        }
+    }
 
     /// <summary>Where a source read in key order stands after this row; null for files.</summary>
     /// <remarks>Made when asked for: a run resumes by line, so its rows seldom are.</remarks>

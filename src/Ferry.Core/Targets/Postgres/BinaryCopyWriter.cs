@@ -16,6 +16,11 @@ namespace Ferry.Targets.Postgres;
 /// <remarks>
 /// Nothing is kept unless <see cref="CompleteAsync"/> ends the COPY: disposing the writer before
 /// that cancels it, so a failure halfway never leaves half a batch behind.
+/// The buffer goes out only by <see cref="FlushAsync"/>, between rows, never by a blocking write
+/// while a value is encoded: a reply from the server resumes a run on the thread that reads the
+/// sockets (Program.cs), and a blocking write there that found the socket's buffer full (a value of
+/// some hundred kilobytes did) waited for that same thread to say the socket was writable again,
+/// forever. A row longer than the buffer makes it grow.
 /// </remarks>
 internal sealed class BinaryCopyWriter : IAsyncDisposable
 {
@@ -41,10 +46,18 @@ internal sealed class BinaryCopyWriter : IAsyncDisposable
     public static async Task<BinaryCopyWriter> BeginAsync(NpgsqlConnection connection, string copySql, CancellationToken cancellationToken) =>
         new(await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false));
 
+    /// <summary>Whether the buffer holds enough to send (<see cref="FlushAsync"/>) before the next row.</summary>
+    public bool Full => length >= FlushAt;
+
+    /// <summary>Sends what the buffer holds.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        length = 0;
+    }
+
     public void StartRow(int fields)
     {
-        if (length >= FlushAt)
-            Flush();
         Reserve(2);
         BinaryPrimitives.WriteInt16BigEndian(buffer.AsSpan(length), (short)fields);
         length += 2;
@@ -238,16 +251,7 @@ internal sealed class BinaryCopyWriter : IAsyncDisposable
 
     private void Reserve(int size)
     {
-        if (length + size <= buffer.Length)
-            return;
-        Flush();
-        if (size > buffer.Length)
-            buffer = new byte[size];
-    }
-
-    private void Flush()
-    {
-        stream.Write(buffer, 0, length);
-        length = 0;
+        if (length + size > buffer.Length)
+            Array.Resize(ref buffer, (int)Math.Min(Array.MaxLength, Math.Max(2L * buffer.Length, (long)length + size)));
     }
 }

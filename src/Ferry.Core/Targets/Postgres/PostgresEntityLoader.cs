@@ -892,7 +892,7 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
 
     /// <summary>
     /// Binary COPY of the rows' values (after an ordinal, for the work table), encoded by
-    /// <see cref="BinaryCopyWriter"/> into its buffer, which goes out when full.
+    /// <see cref="BinaryCopyWriter"/> into its buffer, which goes out between rows when full.
     /// </summary>
     private async Task CopyAsync(string copySql, int batch, List<BatchRow> rows, bool ordinal, CancellationToken cancellationToken)
     {
@@ -903,6 +903,8 @@ internal sealed partial class PostgresEntityLoader : IEntityLoader
             if (i == rows.Count / 2)
                 FaultInjection.Point("postgres.mid-copy", batch);
             cancellationToken.ThrowIfCancellationRequested();
+            if (copy.Full)
+                await copy.FlushAsync(cancellationToken).ConfigureAwait(false);
             copy.StartRow(fields);
             if (ordinal)
                 copy.WriteInteger(i);

@@ -1,0 +1,94 @@
+using System.Text;
+using Ferry.Tests.Postgres;
+using Ferry.Tests.Support;
+using static Ferry.Tests.BadInput.BadInputKit;
+
+namespace Ferry.Tests.EndToEnd;
+
+/// <summary>
+/// Rows far wider than the ferry process's heap limit assumes when it sizes it from the batch (about
+/// 160 bytes a value): here 200 KB each in memory, a batch of 100 of them 20 MB, five batches in flight
+/// 100 MB against a first limit of about 85 MB. The limit must grow as the rows show their size;
+/// before it did, such a run stopped with OutOfMemoryException after its first batch.
+/// </summary>
+public class WideRowsTests
+{
+    private const int BodyChars = 100_000;
+
+    private static string Body(int id, int version)
+    {
+        var random = new Random(id * 31 + version);
+        var chars = new char[BodyChars];
+        for (var i = 0; i < chars.Length; i++)
+            chars[i] = (char)('a' + random.Next(26));
+        return new string(chars);
+    }
+
+    private static void WriteFile(Workspace ws, int rows, int version)
+    {
+        using var writer = new StreamWriter(ws.PathOf("docs.csv"), false, new UTF8Encoding(false));
+        writer.Write("id,title,body\n");
+        for (var id = 1; id <= rows; id++)
+            writer.Write($"{id},\"Document {id}, version {version}\",{Body(id, version)}\n");
+    }
+
+    private static void AssertTargetHolds(List<Dictionary<string, object?>> rows, int count, int version)
+    {
+        Assert.Equal(count, rows.Count);
+        for (var id = 1; id <= count; id++)
+        {
+            var row = rows[id - 1];
+            Assert.Equal((long)id, Convert.ToInt64(row["id"], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal($"Document {id}, version {version}", row["title"]);
+            Assert.True(Body(id, version) == (string)row["body"]!, $"row {id}: body differs from version {version}");
+        }
+    }
+
+    [Theory]
+    [InlineData("sqlite", 400, 100)]
+    // On PostgreSQL the re-run reads the file's records unparsed until it has compared them with the
+    // first run's batches: the limit must grow by the records' length before they are parsed.
+    [InlineData("postgres", 400, 100)]
+    // Batches of 10 rows grow the limit little, but the reconciliation at the end reads the source
+    // again 1,024 rows at a time (200 MB here): its reading must grow the limit too.
+    [InlineData("sqlite", 1100, 10)]
+    public async Task Rows_of_200_KB_load_and_load_again_changed_in_a_ferry_process_of_its_own(string target, int rows, int batchSize)
+    {
+        using var pg = target == "postgres" ? new PgScope("wide") : null;
+        using var own = pg is null ? new Workspace() : null;
+        var ws = pg?.Workspace ?? own!;
+        var targetYaml = pg is null
+            ? """{ type: sqlite, connection: "Data Source=target.db" }"""
+            : $$"""{ type: postgres, connection: "${FERRY_TEST_PG}", schema: {{pg.Schema}} }""";
+        ws.Write("ferry.yaml", $$"""
+            name: wide-rows
+            source: { type: csv, path: docs.csv }
+            target: {{targetYaml}}
+            entities:
+              - name: doc
+                table: doc
+                key: [id]
+                mode: upsert
+                batch_size: {{batchSize}}
+                columns:
+                  id: { from: id, type: int }
+                  title: title
+                  body: body
+            """);
+        List<Dictionary<string, object?>> Target() => pg is null
+            ? ws.Query("target.db", "SELECT id, title, body FROM doc ORDER BY id")
+            : Pg.Query($"SELECT id, title, body FROM \"{pg.Schema}\".doc ORDER BY id");
+
+        WriteFile(ws, rows, 1);
+        var first = await FerryProcessAsync(ws, "run", "ferry.yaml");
+        Assert.True(first.ExitCode == 0, first.ToString());
+        AssertTargetHolds(Target(), rows, 1);
+        Assert.Matches(@"reconciliation of run \d+: ok", first.Output);
+
+        WriteFile(ws, rows, 2);
+        var second = await FerryProcessAsync(ws, "run", "ferry.yaml");
+        Assert.True(second.ExitCode == 0, second.ToString());
+        AssertTargetHolds(Target(), rows, 2);
+        Assert.Matches(@"reconciliation of run \d+: ok", second.Output);
+    }
+}
