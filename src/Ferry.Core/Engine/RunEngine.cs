@@ -193,9 +193,11 @@ public static class RunEngine
                 // Whatever stopped the run is recorded with it; a lost connection instead leaves the run
                 // to be resumed by the next attempt.
                 failed = true;
-                error = SecretMasker.Scrub(ex is SourceException or TargetException or FatalRowException or System.Data.Common.DbException or IOException
-                    ? ex.Message
-                    : $"{ex.GetType().Name}: {ex.Message}");
+                error = ex is OutOfMemoryException
+                    ? OutOfMemory(plans)
+                    : SecretMasker.Scrub(ex is SourceException or TargetException or FatalRowException or System.Data.Common.DbException or IOException
+                        ? ex.Message
+                        : $"{ex.GetType().Name}: {ex.Message}");
             }
             var status = failed ? RunStatus.Failed
                 : totals.Values.Any(t => t.Rejected > 0) ? RunStatus.Partial
@@ -231,6 +233,18 @@ public static class RunEngine
         return file.Exists
             ? string.Create(CultureInfo.InvariantCulture, $"{file.Length}:{file.LastWriteTimeUtc:O}")
             : "";
+    }
+
+    /// <summary>
+    /// What a run that ran out of memory tells its user: what held the memory (the batches in flight)
+    /// and what to change. The batches committed before stay.
+    /// </summary>
+    private static string OutOfMemory(IReadOnlyList<EntityPlan> plans)
+    {
+        var sizes = string.Join(", ", plans.DistinctBy(p => p.Spec.Name).Select(p => p.Spec.Name + " " + p.Spec.BatchSize.ToString("N0", CultureInfo.InvariantCulture)));
+        var megabytes = (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes >> 20).ToString("N0", CultureInfo.InvariantCulture);
+        return $"out of memory: an entity's batches in flight (up to five; batch_size {sizes}) needed more than the {megabytes} MB " +
+               "this process may use; lower batch_size for the entities whose rows are wide and run again (the batches committed so far stay)";
     }
 
     /// <summary>
