@@ -25,8 +25,10 @@ internal static class MemoryBudget
 
     /// <summary>The heap limit for these entities, in bytes; <paramref name="lanes"/> tenants load at the same time, each with its batches in flight.</summary>
     public static long For(IEnumerable<EntityPlan> plans, int sourceColumns, int lanes = 1) =>
-        Baseline + lanes * plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue * BatchesInFlight)
-            .DefaultIfEmpty(0).Max();
+        Limit(lanes, plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue).DefaultIfEmpty(0).Max());
+
+    /// <summary>Room for the runtime and, in each lane, its batches in flight of <paramref name="batchBytes"/> each.</summary>
+    private static long Limit(int lanes, long batchBytes) => Baseline + lanes * BatchesInFlight * batchBytes;
 
     /// <summary>Room for large objects (85,000 bytes and more): the CSV reader's buffers for a huge field, a batch's arrays.</summary>
     private const long LargeObjects = 96L << 20;
@@ -74,7 +76,7 @@ internal static class MemoryBudget
         {
             if (applied == 0)
                 return; // none set (the user's own, or none could be)
-            var need = Baseline + appliedLanes * BatchesInFlight * 4 * batchBytes;
+            var need = Limit(appliedLanes, 4 * batchBytes);
             if (need <= applied)
                 return;
             var most = machine / 4 * 3;

@@ -111,8 +111,7 @@ internal sealed class BinaryCopyWriter : IAsyncDisposable
         Reserve(2);
         BinaryPrimitives.WriteInt16BigEndian(buffer.AsSpan(length), -1);
         length += 2;
-        await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-        length = 0;
+        await FlushAsync(cancellationToken).ConfigureAwait(false);
         completed = true;
         await stream.DisposeAsync().ConfigureAwait(false);
     }
