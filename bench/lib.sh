@@ -17,11 +17,12 @@ apt_install() {
 # cpu_has_x86_64_v3 — whether this processor runs x86-64-v3 code: glibc's loader says so, or (without
 # it) /proc/cpuinfo lists every flag of the level.
 cpu_has_x86_64_v3() {
-    local loader flag
+    local loader flag levels
     for loader in /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; do
         [[ -x $loader ]] || continue
-        "$loader" --help 2>/dev/null | grep -q 'x86-64-v3 (supported' && return 0
-        "$loader" --help 2>/dev/null | grep -q 'x86-64-v3' && return 1
+        levels=$("$loader" --help 2>/dev/null) || true
+        [[ $levels == *"x86-64-v3 (supported"* ]] && return 0
+        [[ $levels == *x86-64-v3* ]] && return 1
     done
     for flag in avx avx2 bmi1 bmi2 f16c fma movbe; do
         grep -qw "$flag" /proc/cpuinfo 2>/dev/null || return 1
