@@ -6,12 +6,16 @@ namespace Ferry.Pipeline;
 
 /// <summary>
 /// Writes a validated file's rows to Parquet: every source column as nullable text, as read, plus
-/// <c>_ferry_line</c>, the row's line in the file it came from. Rows are buffered one row group
-/// (10,000 rows) at a time. The file appears under its final name only once it is complete.
+/// <c>_ferry_line</c>, the row's line in the file it came from. Rows are buffered one row group at a
+/// time: 10,000 rows, or fewer when their values reach 16 MB in memory. A group is written whole and
+/// read whole again by the history step (<see cref="ParquetSourceReader"/>), so wide rows (a
+/// document's text in each) make smaller groups rather than hold 10,000 of them in memory twice.
+/// The file appears under its final name only once it is complete.
 /// </summary>
 internal sealed class StageWriter : IAsyncDisposable
 {
     private const int RowGroupSize = 10_000;
+    internal const long RowGroupBytes = 16L << 20;
     private readonly string path;
     private readonly string temporary;
     private readonly FileStream stream;
@@ -20,6 +24,7 @@ internal sealed class StageWriter : IAsyncDisposable
     private readonly DataField<long> lineField;
     private readonly List<string?>[] values;
     private readonly List<long> lines = new(RowGroupSize);
+    private long bufferedBytes; // the buffered rows' values, as SourceRow.ApproximateBytes counts them
     private bool completed;
 
     private StageWriter(string path, string temporary, FileStream stream, ParquetWriter writer, DataField<string>[] fields, DataField<long> lineField)
@@ -62,7 +67,8 @@ internal sealed class StageWriter : IAsyncDisposable
             values[c].Add(c < row.Values.Length ? row.Values[c] : null);
         lines.Add(row.Line);
         Rows++;
-        if (lines.Count == RowGroupSize)
+        bufferedBytes += row.ApproximateBytes;
+        if (lines.Count == RowGroupSize || bufferedBytes >= RowGroupBytes)
             await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -79,6 +85,7 @@ internal sealed class StageWriter : IAsyncDisposable
         foreach (var column in values)
             column.Clear();
         lines.Clear();
+        bufferedBytes = 0;
     }
 
     /// <summary>Writes the last row group and the footer, then gives the file its final name.</summary>

@@ -91,4 +91,61 @@ public class WideRowsTests
         AssertTargetHolds(Target(), rows, 2);
         Assert.Matches(@"reconciliation of run \d+: ok", second.Output);
     }
+
+    /// <summary>
+    /// The file pipeline's history step sizes the heap the same way, late, after validation has read
+    /// the file: its batches must grow the limit as the run's do. Monthly CSV files of such rows,
+    /// the second with every body changed, go through ingest, validate, history and publish. (Before
+    /// the stage file's row groups were bounded in bytes, validation left more memory in use than
+    /// the limit, which then could not be applied at all.)
+    /// </summary>
+    [Fact]
+    public async Task Rows_of_200_KB_go_through_the_file_pipeline_in_a_ferry_process_of_its_own()
+    {
+        const int rows = 400;
+        using var ws = new Workspace();
+        ws.Write("docs.yaml", """
+            name: wide-pipeline
+            target: { type: sqlite, connection: "Data Source=target.db" }
+            landing:
+              folder: landing
+              files:
+                - name: docs
+                  pattern: "docs_*.csv"
+                  source: { type: csv }
+                  entities: [doc]
+            publish: [mart/01_titles.sql]
+            entities:
+              - name: doc
+                table: doc
+                key: [id]
+                mode: upsert
+                batch_size: 100
+                columns:
+                  id: { from: id, type: int }
+                  title: title
+                  body: body
+            """);
+        ws.Write("mart/01_titles.sql", "DROP TABLE IF EXISTS titles;\nCREATE TABLE titles AS SELECT id, title, length(body) AS chars FROM doc;\n");
+        Directory.CreateDirectory(ws.PathOf("landing"));
+        List<Dictionary<string, object?>> Target() => ws.Query("target.db", "SELECT id, title, body FROM doc ORDER BY id");
+
+        for (var month = 1; month <= 2; month++)
+        {
+            WriteFile(ws, rows, month);
+            File.Move(ws.PathOf("docs.csv"), ws.PathOf(Path.Combine("landing", $"docs_2026-0{month}.csv")));
+            var result = await FerryProcessAsync(ws, "pipeline", "run", "docs.yaml");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            AssertTargetHolds(Target(), rows, month);
+            Assert.Equal((long)rows, ws.Scalar("target.db", $"SELECT count(*) FROM titles WHERE chars = {BodyChars} AND title LIKE '%version {month}'"));
+
+            // The stage file's row groups, each written and read again whole, stop at about 16 MB of values
+            // (80 of these rows), not at 10,000 rows: one group of this file would have held 160 MB.
+            using var stage = File.OpenRead(ws.PathOf(Path.Combine("stage", "docs", $"{month:D6}.parquet")));
+            await using var parquet = await Parquet.ParquetReader.CreateAsync(stage);
+            Assert.True(parquet.RowGroupCount >= 5, $"{parquet.RowGroupCount} row group(s)");
+            for (var g = 0; g < parquet.RowGroupCount; g++)
+                Assert.InRange(parquet.OpenRowGroupReader(g).RowCount, 1, 84);
+        }
+    }
 }

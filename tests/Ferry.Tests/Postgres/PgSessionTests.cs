@@ -81,4 +81,20 @@ public class PgSessionTests
         await using (var later = await PostgresTarget.OpenAsync(Manifest(Pg.ConnectionString + ";Auto Prepare Min Usages=5"), CancellationToken.None))
             Assert.Equal(0, await PreparedAfterThreeRuns(later));
     }
+
+    [Fact]
+    public async Task A_connection_gathers_a_COPY_chunk_before_sending_it_unless_the_connection_string_sets_its_own_buffer()
+    {
+        // BinaryCopyWriter hands Npgsql 64 KB at a time: with Npgsql's default 8 KB buffer each chunk went out as four sends.
+        await using (var loading = await PostgresTarget.OpenAsync(Manifest(Pg.ConnectionString), CancellationToken.None))
+            Assert.Equal(PostgresTarget.WriteBuffer, new NpgsqlConnectionStringBuilder(loading.ConnectionString).WriteBufferSize);
+
+        await using (var own = await PostgresTarget.OpenAsync(Manifest(Pg.ConnectionString + ";Write Buffer Size=16384"), CancellationToken.None))
+        {
+            Assert.Equal(16384, new NpgsqlConnectionStringBuilder(own.ConnectionString).WriteBufferSize);
+            await using var command = own.CreateCommand();
+            command.CommandText = "SELECT 1";
+            Assert.Equal(1, await command.ExecuteScalarAsync());
+        }
+    }
 }
