@@ -40,27 +40,45 @@ internal static class MemoryBudget
     private static long machine; // the memory the process may use, read before any limit of ours hides it
 
     /// <summary>Applies the limit, unless the user set one (DOTNET_GCHeapHardLimit…) or asked for more.</summary>
+    /// <returns>
+    /// A warning for the user when the memory the process may use (a heap limit the user set, or the
+    /// machine's or container's memory) is below what these batches need: such a run may fail with
+    /// OutOfMemoryException, or the runtime itself may crash, partway through. Null when it is not.
+    /// </returns>
     /// <remarks>
     /// The limit is set per object heap. Applied after start-up, a single limit for the whole heap
     /// lets the small-object heap, whose allocation budget was sized for the machine at start-up,
     /// commit all of it; the next large object then finds no room, and the run fails with
     /// OutOfMemoryException however little is live. Large and pinned objects get room of their own.
     /// </remarks>
-    public static void Apply(IReadOnlyList<EntityPlan> plans, int sourceColumns, int lanes = 1)
+    public static string? Apply(IReadOnlyList<EntityPlan> plans, int sourceColumns, int lanes = 1)
     {
-        if (Environment.GetEnvironmentVariables().Keys.OfType<string>().Any(k => k.StartsWith("DOTNET_GCHeapHardLimit", StringComparison.OrdinalIgnoreCase)))
-            return;
         var limit = For(plans, sourceColumns, lanes);
+        if (Environment.GetEnvironmentVariables().Keys.OfType<string>().Any(k => k.StartsWith("DOTNET_GCHeapHardLimit", StringComparison.OrdinalIgnoreCase)))
+            return Short(plans, lanes, limit, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, "the heap limit DOTNET_GCHeapHardLimit sets");
         var current = AppContext.GetData("GCHeapHardLimit") as ulong? ?? 0;
         if (current != 0 && current >= (ulong)limit)
-            return;
+            return null;
         lock (Gate)
         {
             if (machine == 0)
                 machine = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes; // physical memory, or the container's
             appliedLanes = lanes;
             applied = Set(limit, LargeObjects) ? limit : 0;
+            return Short(plans, lanes, limit, machine, "the memory of this machine or container");
         }
+    }
+
+    /// <summary>The warning <see cref="Apply"/> gives when <paramref name="available"/> is below <paramref name="limit"/>.</summary>
+    private static string? Short(IReadOnlyList<EntityPlan> plans, int lanes, long limit, long available, string what)
+    {
+        if (available <= 0 || available >= limit)
+            return null;
+        var widest = plans.MaxBy(p => (long)p.Spec.BatchSize * p.Mapper.Columns.Count);
+        return $"warning: this run's batches need about {limit >> 20} MB of heap ({BatchesInFlight} batches in flight" +
+               (lanes > 1 ? $" in each of {lanes} tenants loading at once" : "") +
+               $"; entity '{widest?.Spec.Name}' has batch_size {widest?.Spec.BatchSize:N0}), but {what} allows {available >> 20} MB: " +
+               "the run may fail for want of memory. Lower batch_size" + (lanes > 1 ? " or --parallel" : "") + ", or give the process more memory";
     }
 
     /// <summary>

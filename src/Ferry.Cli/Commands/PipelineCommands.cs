@@ -43,7 +43,11 @@ internal static class PipelineCommands
             {
                 result = await new FilePipeline(manifest, Log(console))
                 {
-                    BeforeLoad = limitHeap ? (plans, columns) => MemoryBudget.Apply(plans, columns) : null,
+                    BeforeLoad = limitHeap ? (plans, columns) =>
+                    {
+                        if (MemoryBudget.Apply(plans, columns) is { } warning)
+                            console.Error.WriteLine(warning);
+                    } : null,
                     BatchBytes = limitHeap ? MemoryBudget.Grow : null,
                 }.RunAsync(ct).ConfigureAwait(false);
             }

@@ -46,8 +46,8 @@ internal static class RunCommand
                 BeforeLoad = (plans, columns) =>
                 {
                     compiled = plans;
-                    if (limitHeap)
-                        MemoryBudget.Apply(plans, columns, Math.Max(1, Math.Min(parse.GetValue(dryRun) ? 1 : parse.GetValue(parallel), plans.Select(p => p.Tenant).Distinct().Count())));
+                    if (limitHeap && MemoryBudget.Apply(plans, columns, Math.Max(1, Math.Min(parse.GetValue(dryRun) ? 1 : parse.GetValue(parallel), plans.Select(p => p.Tenant).Distinct().Count()))) is { } warning)
+                        console.Error.WriteLine(warning);
                 },
                 BatchBytes = limitHeap ? MemoryBudget.Grow : null,
             };

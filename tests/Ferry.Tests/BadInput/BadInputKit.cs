@@ -94,7 +94,11 @@ internal static class BadInputKit
     /// Runs the built <c>ferry</c> in a process of its own. In-process runs share one process, where
     /// whatever an earlier test initialised (encodings, say) is already there; a fresh one is not.
     /// </summary>
-    public static async Task<CliResult> FerryProcessAsync(Workspace ws, params string[] args)
+    public static Task<CliResult> FerryProcessAsync(Workspace ws, params string[] args) =>
+        FerryProcessAsync(ws, new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="FerryProcessAsync(Workspace, string[])"/>, with these environment variables set for the process.</summary>
+    public static async Task<CliResult> FerryProcessAsync(Workspace ws, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -102,6 +106,8 @@ internal static class BadInputKit
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (name, value) in environment)
+            start.Environment[name] = value;
         start.ArgumentList.Add("exec");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ferry.dll"));
         foreach (var arg in args)

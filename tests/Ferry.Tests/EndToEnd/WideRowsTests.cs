@@ -148,4 +148,40 @@ public class WideRowsTests
                 Assert.InRange(parquet.OpenRowGroupReader(g).RowCount, 1, 84);
         }
     }
+
+    /// <summary>
+    /// A heap limit the user set below what the batches need (here 256 MB against about 560 MB for
+    /// five batches of 100,000 rows) is kept, but the run says so before it starts, naming the entity
+    /// and its batch_size: a run that then runs short fails partway, or the runtime crashes without a
+    /// word of its own. A small file still loads; without the limit nothing is said.
+    /// </summary>
+    [Fact]
+    public async Task A_heap_limit_below_what_the_batches_need_is_named_before_the_run_starts()
+    {
+        using var ws = new Workspace();
+        ws.Write("docs.csv", "id,title,body\n" + string.Concat(Enumerable.Range(1, 20).Select(i => $"{i},Title {i},Body {i}\n")));
+        ws.Write("ferry.yaml", """
+            name: big-batches
+            source: { type: csv, path: docs.csv }
+            target: { type: sqlite, connection: "Data Source=target.db" }
+            entities:
+              - name: doc
+                table: doc
+                key: [id]
+                batch_size: 100000
+                columns:
+                  id: { from: id, type: int }
+                  title: title
+                  body: body
+            """);
+
+        var limited = await FerryProcessAsync(ws, new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x10000000" }, "run", "ferry.yaml", "--no-reconcile");
+        Assert.True(limited.ExitCode == 0, limited.ToString());
+        Assert.Matches(@"warning: this run's batches need about \d+ MB of heap .*entity 'doc' has batch_size 100,000.*DOTNET_GCHeapHardLimit sets allows 256 MB", limited.Error);
+        Assert.Equal(20L, ws.Scalar("target.db", "SELECT count(*) FROM doc"));
+
+        var unlimited = await FerryProcessAsync(ws, "run", "ferry.yaml", "--no-reconcile");
+        Assert.True(unlimited.ExitCode == 0, unlimited.ToString());
+        Assert.DoesNotContain("warning: this run's batches need", unlimited.Error + unlimited.Output, StringComparison.Ordinal);
+    }
 }
