@@ -15,7 +15,7 @@ namespace Ferry.Pipeline;
 internal sealed class StageWriter : IAsyncDisposable
 {
     private const int RowGroupSize = 10_000;
-    internal const long RowGroupBytes = 16L << 20;
+    private const long RowGroupBytes = 16L << 20;
     private readonly string path;
     private readonly string temporary;
     private readonly FileStream stream;

@@ -140,7 +140,7 @@ public class WideRowsTests
             Assert.Equal((long)rows, ws.Scalar("target.db", $"SELECT count(*) FROM titles WHERE chars = {BodyChars} AND title LIKE '%version {month}'"));
 
             // The stage file's row groups, each written and read again whole, stop at about 16 MB of values
-            // (80 of these rows), not at 10,000 rows: one group of this file would have held 160 MB.
+            // (about 80 of these rows), not at 10,000 rows: one group would have held all 400 rows, 80 MB.
             using var stage = File.OpenRead(ws.PathOf(Path.Combine("stage", "docs", $"{month:D6}.parquet")));
             await using var parquet = await Parquet.ParquetReader.CreateAsync(stage);
             Assert.True(parquet.RowGroupCount >= 5, $"{parquet.RowGroupCount} row group(s)");
@@ -150,7 +150,7 @@ public class WideRowsTests
     }
 
     /// <summary>
-    /// A heap limit the user set below what the batches need (here 256 MB against about 560 MB for
+    /// A heap limit the user set below what the batches need (here 256 MB against about 540 MB for
     /// five batches of 100,000 rows) is kept, but the run says so before it starts, naming the entity
     /// and its batch_size: a run that then runs short fails partway, or the runtime crashes without a
     /// word of its own. A small file still loads; without the limit nothing is said.
