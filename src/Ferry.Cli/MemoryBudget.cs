@@ -25,7 +25,11 @@ internal static class MemoryBudget
 
     /// <summary>The heap limit for these entities, in bytes; <paramref name="lanes"/> tenants load at the same time, each with its batches in flight.</summary>
     public static long For(IEnumerable<EntityPlan> plans, int sourceColumns, int lanes = 1) =>
-        Limit(lanes, plans.Select(p => (long)p.Spec.BatchSize * (sourceColumns + p.Mapper.Columns.Count) * BytesPerValue).DefaultIfEmpty(0).Max());
+        Limit(lanes, plans.Select(p => BatchBytes(p, sourceColumns)).DefaultIfEmpty(0).Max());
+
+    /// <summary>One batch of this entity, raw and mapped values, at the assumed width.</summary>
+    private static long BatchBytes(EntityPlan plan, int sourceColumns) =>
+        (long)plan.Spec.BatchSize * (sourceColumns + plan.Mapper.Columns.Count) * BytesPerValue;
 
     /// <summary>Room for the runtime and, in each lane, its batches in flight of <paramref name="batchBytes"/> each.</summary>
     private static long Limit(int lanes, long batchBytes) => Baseline + lanes * BatchesInFlight * batchBytes;
@@ -55,7 +59,7 @@ internal static class MemoryBudget
     {
         var limit = For(plans, sourceColumns, lanes);
         if (Environment.GetEnvironmentVariables().Keys.OfType<string>().Any(k => k.StartsWith("DOTNET_GCHeapHardLimit", StringComparison.OrdinalIgnoreCase)))
-            return Short(plans, lanes, limit, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, "the heap limit DOTNET_GCHeapHardLimit sets");
+            return Short(plans, sourceColumns, lanes, limit, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, "the heap limit DOTNET_GCHeapHardLimit sets");
         var current = AppContext.GetData("GCHeapHardLimit") as ulong? ?? 0;
         if (current != 0 && current >= (ulong)limit)
             return null;
@@ -65,16 +69,19 @@ internal static class MemoryBudget
                 machine = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes; // physical memory, or the container's
             appliedLanes = lanes;
             applied = Set(limit, LargeObjects) ? limit : 0;
-            return Short(plans, lanes, limit, machine, "the memory of this machine or container");
+            return Short(plans, sourceColumns, lanes, limit, machine, "the memory of this machine or container");
         }
     }
 
-    /// <summary>The warning <see cref="Apply"/> gives when <paramref name="available"/> is below <paramref name="limit"/>.</summary>
-    private static string? Short(IReadOnlyList<EntityPlan> plans, int lanes, long limit, long available, string what)
+    /// <summary>
+    /// The warning <see cref="Apply"/> gives when <paramref name="available"/> is below <paramref name="limit"/>,
+    /// naming the entity whose batches set the limit.
+    /// </summary>
+    private static string? Short(IReadOnlyList<EntityPlan> plans, int sourceColumns, int lanes, long limit, long available, string what)
     {
         if (available <= 0 || available >= limit)
             return null;
-        var widest = plans.MaxBy(p => (long)p.Spec.BatchSize * p.Mapper.Columns.Count);
+        var widest = plans.MaxBy(p => BatchBytes(p, sourceColumns));
         return $"warning: this run's batches need about {limit >> 20} MB of heap ({BatchesInFlight} batches in flight" +
                (lanes > 1 ? $" in each of {lanes} tenants loading at once" : "") +
                $"; entity '{widest?.Spec.Name}' has batch_size {widest?.Spec.BatchSize:N0}), but {what} allows {available >> 20} MB: " +
